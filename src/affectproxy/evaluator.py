@@ -1,0 +1,85 @@
+"""The evaluator contract (a duck-typed Protocol) and the spec records plugins register.
+
+A backend implements only :class:`Evaluator`; reading and resampling audio, batching, caching, retries, progress
+and storage belong to the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+from affectproxy.model import Dimension, EmotionEstimate, Segment
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """What the core needs of an evaluator.
+
+    Attributes:
+        name: the instance label (default: the registry name; settable with a ``name=`` option).
+        dimensions: the scales it reports.
+        sample_rate: the rate (Hz) of the float32 mono audio it wants in ``Segment.audio``; None for no audio.
+        min_duration: the shortest segment (seconds) it accepts; shorter ones are recorded as failures
+            without calling it.
+
+    Optional attributes the core honours when present:
+        group_by: ``"speaker"`` or ``"recording"``: the core then hands whole groups in one call (e.g. for
+            within-speaker standardisation).
+        batch_size: how many segments per ``evaluate`` call (default 8).
+        needs_text: True when an empty transcript cannot be evaluated.
+    """
+
+    name: str
+    dimensions: tuple[Dimension, ...]
+    sample_rate: int | None
+    min_duration: float
+
+    def fingerprint(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of everything that changes the output (model id, weights hash, options,
+        prompt hash, output version). The core hashes it; equal hashes mean interchangeable results."""
+        ...
+
+    def evaluate(self, segments: Sequence[Segment]) -> list[EmotionEstimate]:
+        """One estimate per segment, in the given order."""
+        ...
+
+
+@attrs.frozen
+class CheckResult:
+    """Whether an evaluator can run here, and if not why (and how to fix it)."""
+
+    ok: bool
+    reason: str = ""
+
+
+def _no_check() -> CheckResult:
+    return CheckResult(True)
+
+
+@attrs.frozen
+class EvaluatorSpec:
+    """A plugin's registration of one evaluator.
+
+    Args:
+        name: the registry name (letters, digits, ``_``, ``-``).
+        factory: called with the user's options to build an evaluator; imports nothing heavy until called.
+        summary: one line for ``affectproxy evaluators``.
+        requires: import names needed at run time, checked with ``importlib.util.find_spec`` (never imported).
+        extra: what to ``pip install`` when something in ``requires`` is missing.
+        check: optional callable returning a :class:`CheckResult` (weights present, key set, ...).
+    """
+
+    name: str
+    factory: Callable[..., Evaluator]
+    summary: str = ""
+    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    extra: str = ""
+    check: Callable[[], CheckResult] = _no_check
+
+
+GroupBy = Literal["speaker", "recording"]
+
+__all__ = ["CheckResult", "Evaluator", "EvaluatorSpec", "GroupBy"]
