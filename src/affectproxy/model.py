@@ -34,7 +34,7 @@ class Recording:
         metadata: anything else (JSON-serialisable).
     """
 
-    id: str
+    id: str = attrs.field()
     path: str | None = attrs.field(default=None, converter=attrs.converters.optional(str))
     speaker: str | None = None
     date: str | None = None

@@ -1,0 +1,355 @@
+"""The SQLite result store: every estimate is committed as it arrives, so runs resume after a crash.
+
+Schema changes go through numbered migrations (``PRAGMA user_version``). The store holds segments, evaluator
+fingerprints, estimates, failures, and a response cache for costly calls (LLMs), keyed by a hash of model,
+prompt and input. It never holds secrets: fingerprints are checked for key-like fields before they are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from affectproxy.errors import StoreError
+from affectproxy.model import Dimension, EmotionEstimate, Recording, Segment
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE recordings (
+        id TEXT PRIMARY KEY, path TEXT, speaker TEXT, date TEXT, metadata TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE segments (
+        id TEXT PRIMARY KEY, position INTEGER NOT NULL, recording TEXT NOT NULL REFERENCES recordings(id),
+        start REAL NOT NULL, "end" REAL NOT NULL, text TEXT NOT NULL, speaker TEXT, language TEXT,
+        metadata TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE evaluators (
+        fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, dimensions TEXT NOT NULL,
+        last_used REAL NOT NULL
+    );
+    CREATE TABLE estimates (
+        segment_id TEXT NOT NULL, fingerprint TEXT NOT NULL REFERENCES evaluators(fingerprint),
+        evaluator TEXT NOT NULL, "values" TEXT NOT NULL, categories TEXT, confidence REAL, rationale TEXT,
+        raw TEXT, arrays BLOB, created REAL NOT NULL, PRIMARY KEY (segment_id, fingerprint)
+    );
+    CREATE TABLE failures (
+        segment_id TEXT NOT NULL, fingerprint TEXT NOT NULL, evaluator TEXT NOT NULL, error_type TEXT NOT NULL,
+        message TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, created REAL NOT NULL,
+        PRIMARY KEY (segment_id, fingerprint)
+    );
+    CREATE TABLE cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL);
+    """,
+)
+
+_SECRET_WORDS = ("api_key", "apikey", "secret", "password", "token", "authorization")
+
+
+@attrs.frozen
+class Failure:
+    """A segment an evaluator could not score, and why.
+
+    Attributes:
+        segment_id: the segment.
+        evaluator: the evaluator's instance name.
+        fingerprint: the evaluator's fingerprint hash.
+        error_type: the exception class name.
+        message: the error message (names the file, segment and fix).
+        attempts: how many runs have tried it.
+    """
+
+    segment_id: str
+    evaluator: str
+    fingerprint: str
+    error_type: str
+    message: str
+    attempts: int = 1
+
+
+@attrs.frozen
+class EvaluatorRecord:
+    """An evaluator as the store knows it: instance name, fingerprint hash and dict, dimensions."""
+
+    name: str
+    fingerprint: str
+    spec: dict[str, Any] = attrs.field(eq=False)
+    dimensions: tuple[Dimension, ...] = attrs.field(eq=False)
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON (sorted keys, no spaces) for hashing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    return repr(value)
+
+
+def fingerprint_hash(fingerprint: Mapping[str, Any]) -> str:
+    """The 16-hex-digit hash of an evaluator's fingerprint dict; refuses dicts carrying secrets."""
+    check_no_secrets(fingerprint)
+    return hashlib.sha256(canonical_json(fingerprint).encode()).hexdigest()[:16]
+
+
+def check_no_secrets(value: Any, where: str = "fingerprint") -> None:
+    """Raise StoreError if a key-like field (api_key, token, secret, ...) holds a non-empty string."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            low = str(k).lower().replace("-", "_")
+            if any(w in low for w in _SECRET_WORDS) and isinstance(v, str) and v:
+                raise StoreError(
+                    f"Refusing to store {where}: field {k!r} looks like a secret. Evaluators must keep keys out "
+                    "of fingerprint() and raw outputs (read them from the environment at call time)."
+                )
+            check_no_secrets(v, where)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            check_no_secrets(v, where)
+
+
+def _pack_arrays(arrays: Mapping[str, np.ndarray]) -> bytes | None:
+    if not arrays:
+        return None
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def _unpack_arrays(blob: bytes | None) -> dict[str, np.ndarray]:
+    if not blob:
+        return {}
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _dims_to_json(dims: Sequence[Dimension]) -> str:
+    def num(x: float) -> float | str:
+        return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+    return json.dumps([[d.name, num(d.low), num(d.high), d.meaning] for d in dims])
+
+
+def _dims_from_json(text: str) -> tuple[Dimension, ...]:
+    return tuple(Dimension(n, float(lo), float(hi), m) for n, lo, hi, m in json.loads(text))
+
+
+class Store:
+    """A SQLite file (or ``None`` for an in-memory store) holding a study's segments and results.
+
+    Args:
+        path: the database file; created with its folder if missing.
+
+    Raises:
+        StoreError: the file cannot be created, opened or migrated.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        try:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path), timeout=30)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self.path is not None:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"Cannot open the result store {str(self.path)!r}: {exc}. Check the path is a writable file "
+                "(not a folder) and is an affectproxy store."
+            ) from exc
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"Result store {str(self.path)!r} has schema version {version}, newer than this affectproxy "
+                f"({len(MIGRATIONS)}). Upgrade affectproxy."
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self._db:
+                self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- segments ------------------------------------------------------------------------------------------
+    def put_segments(self, segments: Sequence[Segment]) -> None:
+        """Add segments (keeping their order after those already stored).
+
+        Raises:
+            StoreError: a segment id already in the store has other times, text or recording; its stored
+                results would not describe it. Use a new store, or new ids for changed segments.
+        """
+        rows = {
+            r[0]: r[1:]
+            for r in self._db.execute('SELECT s.id, s.recording, s.start, s."end", s.text, r.path FROM segments s '
+                                      "JOIN recordings r ON r.id = s.recording")
+        }
+        (next_pos,) = self._db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM segments").fetchone()
+        with self._db:
+            for seg in segments:
+                rec = seg.recording
+                self._db.execute(
+                    "INSERT INTO recordings (id, path, speaker, date, metadata) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET path = excluded.path",
+                    (rec.id, rec.path, rec.speaker, rec.date, canonical_json(rec.metadata)),
+                )
+                old = rows.get(seg.id)
+                if old is not None:
+                    if (old[0], old[3]) != (rec.id, seg.text) or abs(old[1] - seg.start) > 1e-9 or abs(
+                        old[2] - seg.end
+                    ) > 1e-9:
+                        raise StoreError(
+                            f"Segment {seg.id!r} is already in {str(self.path)!r} as {old[0]} "
+                            f"{old[1]:.3f}-{old[2]:.3f} s with other text or times (now {rec.id} "
+                            f"{seg.start:.3f}-{seg.end:.3f} s). Its stored results would not describe it: use a new "
+                            "store, or give changed segments new ids."
+                        )
+                    continue
+                self._db.execute(
+                    'INSERT INTO segments (id, position, recording, start, "end", text, speaker, language, metadata) '
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seg.id, next_pos, rec.id, seg.start, seg.end, seg.text, seg.speaker, seg.language,
+                     canonical_json(seg.metadata)),
+                )
+                next_pos += 1
+
+    def segments(self, ids: Iterable[str] | None = None) -> list[Segment]:
+        """Stored segments in their order (all, or those with the given ids)."""
+        recs = {
+            r[0]: Recording(r[0], r[1], r[2], r[3], json.loads(r[4]))
+            for r in self._db.execute("SELECT id, path, speaker, date, metadata FROM recordings")
+        }
+        out = [
+            Segment(r[0], recs[r[1]], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]))
+            for r in self._db.execute(
+                'SELECT id, recording, start, "end", text, speaker, language, metadata FROM segments ORDER BY position'
+            )
+        ]
+        if ids is not None:
+            wanted = set(ids)
+            out = [s for s in out if s.id in wanted]
+        return out
+
+    # -- evaluators ----------------------------------------------------------------------------------------
+    def put_evaluator(self, name: str, spec: Mapping[str, Any], dimensions: Sequence[Dimension]) -> str:
+        """Record an evaluator's fingerprint; returns its hash."""
+        digest = fingerprint_hash(spec)
+        with self._db:
+            self._db.execute(
+                "INSERT INTO evaluators (fingerprint, name, spec, dimensions, last_used) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name, last_used = excluded.last_used",
+                (digest, name, canonical_json(spec), _dims_to_json(dimensions), time.time()),
+            )
+        return digest
+
+    def evaluators(self) -> list[EvaluatorRecord]:
+        """For each evaluator name, the most recently used fingerprint, in order of first use."""
+        rows = self._db.execute(
+            "SELECT name, fingerprint, spec, dimensions FROM evaluators e WHERE last_used = "
+            "(SELECT MAX(last_used) FROM evaluators WHERE name = e.name) ORDER BY rowid"
+        ).fetchall()
+        return [EvaluatorRecord(n, f, json.loads(s), _dims_from_json(d)) for n, f, s, d in rows]
+
+    def evaluator(self, fingerprint: str) -> EvaluatorRecord:
+        row = self._db.execute(
+            "SELECT name, fingerprint, spec, dimensions FROM evaluators WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"No evaluator with fingerprint {fingerprint!r} in {str(self.path)!r}.")
+        return EvaluatorRecord(row[0], row[1], json.loads(row[2]), _dims_from_json(row[3]))
+
+    # -- estimates and failures ----------------------------------------------------------------------------
+    def done(self, fingerprint: str) -> set[str]:
+        """Segment ids that already have an estimate from this fingerprint."""
+        return {r[0] for r in self._db.execute("SELECT segment_id FROM estimates WHERE fingerprint = ?",
+                                                (fingerprint,))}
+
+    def commit(self, fingerprint: str, estimates: Sequence[EmotionEstimate], failures: Sequence[Failure]) -> None:
+        """Write estimates and failures of one batch in one transaction; a success clears an old failure."""
+        now = time.time()
+        with self._db:
+            for est in estimates:
+                check_no_secrets(est.raw, "raw output")
+                self._db.execute(
+                    'INSERT OR REPLACE INTO estimates (segment_id, fingerprint, evaluator, "values", categories, '
+                    "confidence, rationale, raw, arrays, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (est.segment_id, fingerprint, est.evaluator, json.dumps(est.values),
+                     None if est.categories is None else json.dumps(est.categories), est.confidence,
+                     est.rationale, None if est.raw is None else canonical_json(est.raw),
+                     _pack_arrays(est.arrays), now),
+                )
+                self._db.execute("DELETE FROM failures WHERE segment_id = ? AND fingerprint = ?",
+                                 (est.segment_id, fingerprint))
+            for f in failures:
+                self._db.execute(
+                    "INSERT INTO failures (segment_id, fingerprint, evaluator, error_type, message, attempts, created) "
+                    "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT(segment_id, fingerprint) DO UPDATE SET "
+                    "error_type = excluded.error_type, message = excluded.message, attempts = attempts + 1, "
+                    "created = excluded.created",
+                    (f.segment_id, fingerprint, f.evaluator, f.error_type, f.message, now),
+                )
+
+    def estimates(self, fingerprint: str) -> list[EmotionEstimate]:
+        """Every stored estimate of one fingerprint, in segment order."""
+        rows = self._db.execute(
+            'SELECT e.segment_id, e.evaluator, e."values", e.categories, e.confidence, e.rationale, e.raw, e.arrays '
+            "FROM estimates e LEFT JOIN segments s ON s.id = e.segment_id WHERE e.fingerprint = ? "
+            "ORDER BY s.position",
+            (fingerprint,),
+        ).fetchall()
+        return [
+            EmotionEstimate(sid, name, json.loads(v), None if c is None else json.loads(c), conf, rat,
+                            None if raw is None else json.loads(raw), _unpack_arrays(arr), fingerprint)
+            for sid, name, v, c, conf, rat, raw, arr in rows
+        ]
+
+    def failures(self, fingerprint: str) -> list[Failure]:
+        """Recorded failures of one fingerprint, in segment order."""
+        rows = self._db.execute(
+            "SELECT f.segment_id, f.evaluator, f.fingerprint, f.error_type, f.message, f.attempts FROM failures f "
+            "LEFT JOIN segments s ON s.id = f.segment_id WHERE f.fingerprint = ? ORDER BY s.position",
+            (fingerprint,),
+        ).fetchall()
+        return [Failure(*r) for r in rows]
+
+    # -- response cache (for costly calls) ---------------------------------------------------------------------
+    def cache_get(self, key: str) -> bytes | None:
+        """A cached response, or None."""
+        row = self._db.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def cache_put(self, key: str, value: bytes) -> None:
+        """Cache a response (committed at once: a paid call is never lost)."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
+                             (key, value, time.time()))
+
+
+__all__ = ["EvaluatorRecord", "Failure", "Store", "canonical_json", "check_no_secrets", "fingerprint_hash"]
