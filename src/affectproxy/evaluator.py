@@ -33,9 +33,15 @@ class Evaluator(Protocol):
     """
 
     name: str
-    dimensions: tuple[Dimension, ...]
-    sample_rate: int | None
-    min_duration: float
+
+    @property
+    def dimensions(self) -> tuple[Dimension, ...]: ...
+
+    @property
+    def sample_rate(self) -> int | None: ...
+
+    @property
+    def min_duration(self) -> float: ...
 
     def fingerprint(self) -> dict[str, Any]:
         """A JSON-serialisable dict of everything that changes the output (model id, weights hash, options,

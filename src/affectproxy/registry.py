@@ -113,7 +113,7 @@ class Registry:
             for impl in reversed(pm.hook.affectproxy_evaluators.get_hookimpls()):
                 label = labels.get(impl.plugin_name, impl.plugin_name)
                 try:
-                    found = list(impl.function() or ())
+                    found: list[Any] = list(impl.function() or ())  # type: ignore[call-overload]
                 except Exception as exc:
                     broken.append(BrokenPlugin(label, f"affectproxy_evaluators() raised {type(exc).__name__}: {exc}"))
                     continue

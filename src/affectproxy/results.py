@@ -49,10 +49,9 @@ class Results:
         """Read results back from a store: by default every stored segment and, per evaluator name, the
         most recently used fingerprint."""
         own = not isinstance(store, Store)
-        if own:
-            if not Path(store).exists():  # type: ignore[arg-type]
-                raise StoreError(f"No result store at {str(store)!r}. Run a study first (affectproxy run ...).")
-        db = Store(store) if own else store  # type: ignore[arg-type]
+        if not isinstance(store, Store) and not Path(store).exists():
+            raise StoreError(f"No result store at {str(store)!r}. Run a study first (affectproxy run ...).")
+        db: Store = store if isinstance(store, Store) else Store(store)
         try:
             records = (
                 db.evaluators() if fingerprints is None else [db.evaluator(fp) for fp in fingerprints]

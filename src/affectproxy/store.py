@@ -128,7 +128,7 @@ def _pack_arrays(arrays: Mapping[str, np.ndarray]) -> bytes | None:
     if not arrays:
         return None
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
     return buf.getvalue()
 
 

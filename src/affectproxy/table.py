@@ -135,7 +135,7 @@ class TableEvaluator:
         }
 
     @property
-    def dimensions(self) -> tuple[Dimension, ...]:  # type: ignore[override]
+    def dimensions(self) -> tuple[Dimension, ...]:
         dims = []
         for dim in dict.fromkeys(self.column_map().values()):
             low, high = self.ranges.get(dim, (None, None))

@@ -35,7 +35,7 @@ _TEXTS = (
 def synthetic_signal(seconds: float, sample_rate: int, seed: int) -> np.ndarray:
     """A speech-like test signal: a gliding harmonic tone with syllable-rate amplitude modulation and noise."""
     rng = np.random.default_rng(seed)
-    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
     f0 = 110 + 60 * seed % 90 + 20 * np.sin(2 * np.pi * 0.7 * t)
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
     tone = sum(np.sin(k * phase) / k for k in range(1, 6))

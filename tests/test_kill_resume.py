@@ -1,0 +1,90 @@
+"""A study run killed with SIGKILL mid-way, then rerun: nothing lost, no finished segment computed twice.
+
+The evaluator is a real plugin distribution found through its entry point by the child ``affectproxy run``; it
+logs every call (process id and segment ids) to a file, so the proof comes from the evaluator's own call log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PLUGIN = """
+import os, time
+import affectproxy as ap
+
+class SlowLog:
+    sample_rate = None
+    min_duration = 0.0
+    batch_size = 1
+    def __init__(self, log, name="slowlog", delay=0.15):
+        self.name, self.log, self.delay = name, log, delay
+        self.dimensions = (ap.Dimension("arousal"),)
+    def fingerprint(self):
+        return {"evaluator": "slowlog", "version": 1}
+    def evaluate(self, segments):
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()} " + " ".join(s.id for s in segments) + "\\n")
+        time.sleep(self.delay)
+        return [ap.EmotionEstimate(s.id, self.name, {"arousal": (int(s.id[1:]) % 7) / 7}) for s in segments]
+
+@ap.hookimpl
+def affectproxy_evaluators():
+    yield ap.EvaluatorSpec("slowlog", SlowLog, "logs its calls")
+"""
+
+
+def _done(store: Path) -> set[str]:
+    if not store.exists():
+        return set()
+    with sqlite3.connect(store) as db:
+        try:
+            return {r[0] for r in db.execute("SELECT segment_id FROM estimates")}
+        except sqlite3.OperationalError:
+            return set()
+
+
+def test_sigkill_then_rerun_loses_nothing_and_repeats_nothing(tmp_path: Path, make_distribution) -> None:
+    site = make_distribution(tmp_path / "site", "affectproxy-slowlog", {"slowlog": "slowlog_plugin"},
+                             {"slowlog_plugin": PLUGIN})
+    n = 30
+    (tmp_path / "segments.csv").write_text("id,start,end,text\n" + "".join(
+        f"s{i},{i},{i + 1},Satz {i}\n" for i in range(n)))
+    log, store = tmp_path / "calls.log", tmp_path / "study.sqlite"
+    (tmp_path / "study.toml").write_text(f"""
+[study]
+name = "kill"
+segments = "segments.csv"
+store = "study.sqlite"
+
+[[evaluators]]
+type = "slowlog"
+log = "{log}"
+""")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "affectproxy.cli", "run", str(tmp_path / "study.toml"), "--no-progress"]
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(_done(store)) < 5 and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    before = _done(store)
+    assert 5 <= len(before) < n, before
+
+    first_pid = {line.split()[0] for line in log.read_text().splitlines()}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    calls = [line.split() for line in log.read_text().splitlines()]
+    rerun = [ids for pid, *ids in calls if pid not in first_pid]
+    rerun_ids = [i for ids in rerun for i in ids]
+    assert not set(rerun_ids) & before, "a segment finished before the kill was computed again"
+    assert len(rerun_ids) == len(set(rerun_ids))
+    assert before | set(rerun_ids) == {f"s{i}" for i in range(n)}
+    assert _done(store) == {f"s{i}" for i in range(n)}
