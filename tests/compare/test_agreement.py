@@ -1,0 +1,88 @@
+"""Agreement measures against pingouin (ICC) and krippendorff (alpha), CCC against Lin's formula."""
+
+from __future__ import annotations
+
+import krippendorff
+import numpy as np
+import pandas as pd
+import pingouin as pg
+import pytest
+
+from affectproxy.compare import CorrelationInputError, agreement, ccc, icc, krippendorff_alpha_interval
+
+
+def _advocates(rng: np.random.Generator, n: int = 51) -> np.ndarray:
+    truth = rng.normal(-0.4, 0.6, n)
+    return np.column_stack([np.clip(np.round(truth + rng.normal(b, 0.5, n)), -2, 2) for b in (0.0, 0.3, -0.2)])
+
+
+def test_icc_matches_pingouin():
+    ratings = _advocates(np.random.default_rng(0)) + np.random.default_rng(1).normal(0, 0.1, (51, 3))
+    long = pd.DataFrame([(i, j, ratings[i, j]) for i in range(51) for j in range(3)], columns=["seg", "rater", "v"])
+    ref = pg.intraclass_corr(long, targets="seg", raters="rater", ratings="v").set_index("Type")["ICC"]
+    ours = icc(ratings)
+    assert ours["icc_a1"] == pytest.approx(ref["ICC(A,1)"], abs=1e-10)
+    assert ours["icc_c1"] == pytest.approx(ref["ICC(C,1)"], abs=1e-10)
+    assert ours["icc_ak"] == pytest.approx(ref["ICC(A,k)"], abs=1e-10)
+    assert ours["icc_ck"] == pytest.approx(ref["ICC(C,k)"], abs=1e-10)
+
+
+def test_alpha_matches_krippendorff_with_missing_values():
+    ratings = _advocates(np.random.default_rng(2))
+    ratings[[3, 7, 20], [0, 2, 1]] = np.nan
+    ratings[30, :2] = np.nan  # a unit with one rating is not pairable
+    ref = krippendorff.alpha(reliability_data=ratings.T, level_of_measurement="interval")
+    assert krippendorff_alpha_interval(ratings) == pytest.approx(ref, abs=1e-10)
+
+
+def test_ccc_matches_lins_formula():
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.5, 0.2, 40)
+    y = 0.8 * x + rng.normal(0.1, 0.1, 40)
+    cov = np.cov(x, y, bias=True)[0, 1]
+    expected = 2 * cov / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+    assert ccc(x, y) == pytest.approx(expected, abs=1e-12)
+    assert ccc(x, x + 1) < np.corrcoef(x, x + 1)[0, 1]  # a shift is disagreement, not for r
+
+
+def _tidy(ratings: np.ndarray, names=("adv_leg", "adv_deleg", "adv_neutral")) -> pd.DataFrame:
+    return pd.DataFrame([(f"s{i}", name, "pathos", ratings[i, j]) for j, name in enumerate(names)
+                         for i in range(ratings.shape[0])], columns=["segment_id", "evaluator", "dimension", "value"])
+
+
+def test_agreement_table_for_trust_advocates():
+    ratings = _advocates(np.random.default_rng(4))
+    table = agreement(_tidy(ratings), dimension="pathos")
+    assert list(table.columns) == ["measure", "value", "n", "k", "description"]
+    assert list(table.measure) == ["ccc", "icc_a1", "icc_c1", "icc_ak", "icc_ck", "krippendorff_alpha",
+                                   "mean_spearman"]
+    vals = table.set_index("measure")["value"]
+    assert vals["icc_c1"] == pytest.approx(icc(ratings)["icc_c1"])
+    assert vals["krippendorff_alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=ratings.T, level_of_measurement="interval"))
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    assert vals["ccc"] == pytest.approx(np.mean([ccc(ratings[:, i], ratings[:, j]) for i, j in pairs]))
+    same = agreement(_tidy(ratings), ["adv_leg/pathos", ("adv_deleg", "pathos"), "adv_neutral/pathos"])
+    pd.testing.assert_frame_equal(table, same)
+    assert (table.k == 3).all()
+
+
+def test_ranges_put_raters_on_one_scale():
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0, 1, 30)
+    frame = _tidy(np.column_stack([base, base * 4 - 2]), names=("gemini", "trust"))
+    raw = agreement(frame, dimension="pathos").set_index("measure")["value"]
+    scaled = agreement(frame, dimension="pathos", ranges={"gemini": (0, 1), "trust/pathos": (-2, 2)})
+    scaled = scaled.set_index("measure")["value"]
+    assert raw["ccc"] < 0.5 and scaled["ccc"] == pytest.approx(1.0)
+    assert raw["mean_spearman"] == pytest.approx(scaled["mean_spearman"]) == pytest.approx(1.0)
+    with pytest.raises(CorrelationInputError, match="high > low"):
+        agreement(frame, dimension="pathos", ranges={"gemini": (1, 0)})
+
+
+def test_agreement_needs_two_raters():
+    frame = _tidy(np.ones((5, 1)), names=("only",))
+    with pytest.raises(CorrelationInputError, match="at least 2 raters"):
+        agreement(frame, dimension="pathos")
+    with pytest.raises(CorrelationInputError, match="dimension"):
+        agreement(frame)
