@@ -120,7 +120,7 @@ def _target(value: str | None) -> tuple[str, str] | None:
               help="How p is computed (neff: effective sample size, robust to serial dependence).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
 @_friendly
-def compare_cmd(store: Path, method: str, target: str | None, inference: str, output: Path | None) -> None:
+def compare_cmd(store: Path, method: Any, target: str | None, inference: str, output: Path | None) -> None:
     """Print the correlation table of stored results."""
     from affectproxy import compare
     from affectproxy.results import open_results
@@ -138,7 +138,7 @@ def compare_cmd(store: Path, method: str, target: str | None, inference: str, ou
 @click.option("--method", type=click.Choice(["spearman", "kendall", "pearson"]), default="spearman")
 @click.option("--target", default=None, help="Compare everything against EVALUATOR/DIMENSION.")
 @_friendly
-def report(store: Path, out_dir: Path, method: str, target: str | None) -> None:
+def report(store: Path, out_dir: Path, method: Any, target: str | None) -> None:
     """Write an HTML report with figures (one PNG per figure beside the HTML)."""
     from affectproxy import compare
     from affectproxy.report import write_report
