@@ -93,3 +93,11 @@ def test_import_and_listing_stay_light(run_python) -> None:
     """).stdout
     assert "after import: []" in out
     assert "after listing: []" in out
+
+
+def test_name_option_reaches_the_factory(tmp_path) -> None:
+    import affectproxy as ap
+
+    (tmp_path / "t.csv").write_text("segment_id,pathos\na,1\n")
+    ev = ap.get_evaluator("table", path=tmp_path / "t.csv", name="trust")
+    assert ev.name == "trust"

@@ -10,6 +10,7 @@ what still fails is recorded with its error and retried on the next run.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -241,7 +242,9 @@ def evaluate(
         0          a     human   arousal    0.2
         1          b     human   arousal   -0.4
     """
-    from tqdm.auto import tqdm
+    with warnings.catch_warnings():  # tqdm.auto warns in notebooks without ipywidgets, then falls back
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
 
     from affectproxy.audio import AudioReader
 

@@ -6,7 +6,7 @@ and storage belong to the core.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -61,6 +61,10 @@ class CheckResult:
     reason: str = ""
 
 
+def _as_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _no_check() -> CheckResult:
     return CheckResult(True)
 
@@ -81,7 +85,7 @@ class EvaluatorSpec:
     name: str
     factory: Callable[..., Evaluator]
     summary: str = ""
-    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
     extra: str = ""
     check: Callable[[], CheckResult] = _no_check
 

@@ -201,7 +201,7 @@ class Registry:
             spec.name, spec.summary, self._owners[name], True, (), spec.extra, bool(check.ok), check.reason
         )
 
-    def create(self, name: str, **options: Any) -> Evaluator:
+    def create(self, name: str, /, **options: Any) -> Evaluator:
         spec = self.spec(name)
         missing = self.missing(spec)
         if missing:
@@ -240,7 +240,7 @@ def list_evaluators() -> list[EvaluatorInfo]:
     return rows
 
 
-def get_evaluator(name: str, **options: Any) -> Evaluator:
+def get_evaluator(name: str, /, **options: Any) -> Evaluator:
     """Build the evaluator registered as ``name`` with ``options`` (construction loads no weights).
 
     Args:
