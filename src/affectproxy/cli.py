@@ -169,3 +169,7 @@ def demo(out_dir: Path, progress: bool) -> None:
 
 
 __all__ = ["main"]
+
+
+if __name__ == "__main__":
+    main()
