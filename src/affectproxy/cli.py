@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,11 +22,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _friendly(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except AffectProxyError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return func(*args, **kwargs)
+            except AffectProxyError as exc:
+                click.echo(f"Error: {exc}", err=True)
+                sys.exit(1)
+            finally:
+                for w in caught:
+                    if issubclass(w.category, (UserWarning, RuntimeWarning)) and "affectproxy" in w.filename:
+                        click.echo(f"note: {w.message}", err=True)
 
     return wrapper  # type: ignore[return-value]
 
