@@ -204,7 +204,7 @@ class _PyAVSource:
             else:
                 duration = first.samples / rate
             names = set(self._c.format.name.split(","))
-            frames = int(math.floor(duration * rate + 0.5))
+            frames = math.floor(duration * rate + 0.5)
             self.info = AudioInfo(path, rate, channels, frames, frames / rate, self._c.format.name,
                                   self._s.codec_context.name, "pyav", bool(names & _SEEKABLE_AV))
         except BaseException:
@@ -224,7 +224,7 @@ class _PyAVSource:
         for frame in self._decode():
             self.decoded += frame.samples
             if frame.pts is not None and (self.info.seekable or pos is None):
-                pos = int(math.floor((frame.pts - self._origin) * self._tb * rate + 0.5))
+                pos = math.floor((frame.pts - self._origin) * self._tb * rate + 0.5)
             assert pos is not None
             mono = _frame_mono(frame)
             yield pos, mono
@@ -407,7 +407,7 @@ class AudioReader:
             raise AudioError(f"Segment {segment_id or '?'} ({_secs(start)}-{_secs(end)} s) ends past the end of "
                              f"{info.path} ({_secs(info.duration)} s). Fix the segment table or point it at the "
                              "right audio.")
-        n_out = int(math.floor((end - start) * sample_rate + 0.5))
+        n_out = math.floor((end - start) * sample_rate + 0.5)
         if n_out < 1:
             raise AudioError(f"Segment {segment_id or '?'} of {info.path} ({_secs(start)}-{_secs(end)} s) is shorter "
                              f"than one sample at {sample_rate} Hz. Drop it or merge it with a neighbour.")
@@ -423,7 +423,7 @@ class AudioReader:
     def _read(src: _Source, start: float, end: float, rate: int, n_out: int) -> np.ndarray:
         rate_in = src.info.sample_rate
         if rate_in == rate:
-            s0 = int(math.floor(start * rate + 0.5))
+            s0 = math.floor(start * rate + 0.5)
             return np.ascontiguousarray(src.read(s0, s0 + n_out))
         import soxr
 
@@ -431,12 +431,12 @@ class AudioReader:
         # resampled span lies on the same output grid as a whole-file read and slices of it agree.
         common = math.gcd(rate_in, rate)
         step = rate_in // common
-        margin = int(math.ceil(RESAMPLE_MARGIN * rate_in))
-        r0 = max(0, int(math.floor(start * rate_in)) - margin) // step * step
-        r1 = min(src.info.frames, int(math.ceil(end * rate_in)) + margin)
+        margin = math.ceil(RESAMPLE_MARGIN * rate_in)
+        r0 = max(0, math.floor(start * rate_in) - margin) // step * step
+        r1 = min(src.info.frames, math.ceil(end * rate_in) + margin)
         x = src.read(r0, max(r1, r0 + 1))
         y = soxr.resample(x, rate_in, rate, quality="HQ")
-        off = int(math.floor(start * rate + 0.5)) - r0 // step * (rate // common)
+        off = math.floor(start * rate + 0.5) - r0 // step * (rate // common)
         out = np.zeros(n_out, np.float32)
         piece = y[off: off + n_out]
         out[: len(piece)] = piece

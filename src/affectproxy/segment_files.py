@@ -1,5 +1,8 @@
 """Reading segment tables: CSV/TSV, JSON, WhisperX JSON, SRT, WebVTT and Praat TextGrid.
 
+:func:`load_segments` turns a table into ordered :class:`~affectproxy.model.Segment` objects. Every error names
+the file, the line (or segment number) and the segment id when known, the offending value and the fix.
+
 Examples:
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "speech.srt"
@@ -11,187 +14,254 @@ Examples:
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-import math
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from affectproxy._subtitles import read_cues
+from affectproxy._textgrid import read_textgrid
 from affectproxy.errors import InvalidSegmentError, SegmentFileError
 from affectproxy.model import Recording, Segment
 
-_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".srt": "srt", ".vtt": "vtt", ".textgrid": "textgrid"}
-_KNOWN = {"id", "segment_id", "start", "end", "text", "transcript", "speaker", "language", "audio", "recording"}
-_TIME = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:[.,]\d+)?)$")
-Row = dict[str, Any]
+FORMATS = ("csv", "tsv", "json", "whisperx", "srt", "vtt", "textgrid")
+"""Values ``format=`` accepts (``whisperx`` is an alias of ``json``: WhisperX output is JSON)."""
+
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".srt": "srt", ".vtt": "vtt",
+               ".textgrid": "textgrid"}
+_ID, _TEXT = ("id", "segment_id"), ("text", "transcript")
+_KNOWN = {*_ID, *_TEXT, "start", "end", "speaker", "language", "audio", "recording"}
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d*)?)$")
+_Rows = list[tuple[str, dict[str, Any]]]
 
 
-def parse_time(value: Any, where: str) -> float:
-    """Seconds from a number or an ``[HH:]MM:SS(.mmm|,mmm)`` string."""
+def parse_time(value: Any, where: str = "<time>") -> float:
+    """Seconds from a number, a decimal string (``"12.5"``, ``"12,5"``) or a clock ``[HH:]MM:SS[.mmm|,mmm]``.
+
+    ``"nan"``/``"inf"`` parse (as floats) so that the segment's own validation names them.
+
+    Args:
+        value: the cell.
+        where: the place, for the message (``"speech.csv, line 4, start"``).
+
+    Returns:
+        Seconds as a float.
+
+    Raises:
+        SegmentFileError: the value is empty or not a time.
+
+    Examples:
+        >>> parse_time("01:02:03.5"), parse_time("02:03,25"), parse_time(7)
+        (3723.5, 123.25, 7.0)
+    """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    text = str(value).strip()
+    text = "" if value is None or isinstance(value, bool) else str(value).strip()
     try:
         return float(text)
     except ValueError:
         pass
-    m = _TIME.match(text)
-    if not m:
-        raise SegmentFileError(f"{where}: cannot read the time {value!r}; use seconds or HH:MM:SS.mmm.")
-    h, mi, s = m.groups()
-    return int(h or 0) * 3600 + int(mi) * 60 + float(s.replace(",", "."))
+    if text.count(",") == 1 and ":" not in text:
+        try:
+            return float(text.replace(",", "."))
+        except ValueError:
+            pass
+    match = _CLOCK.match(text)
+    if match and int(match.group(2)) < 60 and float(match.group(3).replace(",", ".")) < 60:
+        hours, minutes, seconds = match.groups()
+        return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds.replace(",", "."))
+    shown = "an empty cell" if not text else repr(value)
+    raise SegmentFileError(f"{where}: {shown} is not a time. Write seconds (12.5) or HH:MM:SS.mmm (00:00:12.500).")
 
 
-def _read_csv(path: Path) -> list[tuple[str, Row]]:
-    import pandas as pd
-
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16")
     try:
-        frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str,
-                            keep_default_na=False)
-    except Exception as exc:
-        raise SegmentFileError(f"Cannot read segment table {path}: {exc}") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return [(f"{path}, line {i + 2}", dict(row)) for i, row in enumerate(frame.to_dict("records"))]
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SegmentFileError(
+            f"Segment table {path} is not UTF-8 text (byte {raw[exc.start]:#04x} on line {line}). Save it "
+            "as UTF-8 (in Excel: 'CSV UTF-8'), or check that it is a segment table at all."
+        ) from exc
 
 
-def _read_json(path: Path) -> tuple[list[tuple[str, Row]], str | None]:
+def _read_csv(path: Path, text: str, delimiter: str | None) -> _Rows:
+    header_line = text.split("\n", 1)[0]
+    if delimiter is None:
+        delimiter = max(",;\t", key=header_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SegmentFileError(f"Segment file {path} is not valid JSON: {exc}.") from exc
-    language = None
-    if isinstance(data, Mapping):
-        language = data.get("language")
-        data = data.get("segments")
-    if not isinstance(data, list) or not all(isinstance(d, Mapping) for d in data):
-        raise SegmentFileError(f"Segment file {path}: expected a list of objects or {{\"segments\": [...]}} "
-                               "(WhisperX output).")
-    rows = []
-    for i, item in enumerate(data):
-        row = {k: v for k, v in item.items() if k not in ("words", "chars")}
-        if "words" in item:
-            row["n_words"] = len(item["words"])
-        rows.append((f"{path}, segment #{i + 1}", row))
-    return rows, language
-
-
-_CUE = re.compile(r"([\d:.,]+)\s*-->\s*([\d:.,]+)")
-_VOICE = re.compile(r"<v(?:\.[^ >]*)?\s+([^>]+)>")
-_TAG = re.compile(r"<[^>]+>")
-
-
-def _read_cues(path: Path, vtt: bool) -> list[tuple[str, Row]]:
-    text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
-    blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()]
-    if vtt:
-        if not blocks or not blocks[0].startswith("WEBVTT"):
-            raise SegmentFileError(f"Segment file {path}: a WebVTT file must start with 'WEBVTT'.")
-        blocks = blocks[1:]
-    rows = []
-    for block in blocks:
-        lines = block.strip().split("\n")
-        idx = next((i for i, line in enumerate(lines) if "-->" in line), None)
-        if idx is None:
-            if vtt and lines[0].startswith(("NOTE", "STYLE", "REGION")):
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise SegmentFileError(f"Segment table {path} is empty. Write a header line (id,start,end,text) and one "
+                               "row per segment.") from None
+    lowered = [h.lower() for h in header]
+    missing = [c for c in ("start", "end") if c not in lowered]
+    if missing:
+        raise SegmentFileError(
+            f"Segment table {path} has no {' or '.join(map(repr, missing))} column (columns: {', '.join(header)}). "
+            "Name the time columns 'start' and 'end' (seconds, or HH:MM:SS.mmm)."
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise SegmentFileError(f"Segment table {path} repeats the column(s) {', '.join(map(repr, dupes))} in its "
+                               "header. Rename or remove the copies.")
+    keys = [low if low in _KNOWN else orig for low, orig in zip(lowered, header, strict=True)]
+    rows: _Rows = []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
                 continue
-            raise SegmentFileError(f"Segment file {path}: cue {lines[0]!r} has no 'start --> end' line.")
-        m = _CUE.search(lines[idx])
-        if not m:
-            raise SegmentFileError(f"Segment file {path}: cannot read the timing line {lines[idx]!r}.")
-        body = " ".join(line.strip() for line in lines[idx + 1:] if line.strip())
-        row: Row = {"start": m.group(1), "end": m.group(2)}
-        voice = _VOICE.search(body)
-        if voice:
-            row["speaker"] = voice.group(1).strip()
-        row["text"] = _TAG.sub("", body).strip()
-        if idx > 0 and not (not vtt and lines[0].strip().isdigit()):
-            row["id"] = lines[0].strip()
-        rows.append((f"{path}, cue at {m.group(1)}", row))
+            where = f"line {reader.line_num}"
+            if len(cells) > len(keys):
+                raise SegmentFileError(
+                    f"Segment table {path}, {where}: {len(cells)} cells but the header has {len(keys)} columns. "
+                    f"Quote cells that contain the delimiter {delimiter!r} (\"like, this\")."
+                )
+            cells += [""] * (len(keys) - len(cells))
+            rows.append((where, dict(zip(keys, cells, strict=True))))
+    except csv.Error as exc:
+        raise SegmentFileError(f"Segment table {path}, line {reader.line_num}: cannot parse the CSV ({exc}). Check "
+                               "the quoting on that line.") from exc
     return rows
 
 
-def _read_textgrid(path: Path, tier: str | None) -> list[tuple[str, Row]]:
-    raw = path.read_bytes()
-    text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig")
-    if "ooTextFile" not in text:
-        raise SegmentFileError(f"Segment file {path} is not a Praat TextGrid (no 'ooTextFile' header).")
-    # Tokens: strings in quotes or bare numbers/words; works for the long and the short text format.
-    tokens = re.findall(r'"((?:[^"]|"")*)"|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(<exists>)', text)
-    values: list[str | float] = [q.replace('""', '"') if q or (n == "" and e == "") else float(n) if n else e
-                                 for q, n, e in tokens]
-    # values: "ooTextFile" "TextGrid" xmin xmax <exists> ntiers, then per tier: class name xmin xmax n ...
+def _read_json(path: Path, text: str) -> tuple[_Rows, str | None]:
     try:
-        pos = values.index("<exists>") + 1
-        n_tiers = int(values[pos])  # type: ignore[arg-type]
-        pos += 1
-        tiers: dict[str, list[tuple[float, float, str]]] = {}
-        order = []
-        for _ in range(n_tiers):
-            cls, name = str(values[pos]), str(values[pos + 1])
-            n = int(values[pos + 4])  # type: ignore[arg-type]
-            pos += 5
-            items = []
-            for _ in range(n):
-                if cls == "IntervalTier":
-                    items.append((float(values[pos]), float(values[pos + 1]), str(values[pos + 2])))
-                    pos += 3
-                else:
-                    pos += 2
-            if cls == "IntervalTier":
-                tiers[name] = items
-                order.append(name)
-    except (ValueError, IndexError) as exc:
-        raise SegmentFileError(f"Cannot parse the TextGrid {path}: {exc}.") from exc
-    if not order:
-        raise SegmentFileError(f"TextGrid {path} has no interval tier.")
-    name = tier or order[0]
-    if name not in tiers:
-        raise SegmentFileError(f"TextGrid {path} has no interval tier {name!r}; tiers: {', '.join(order)}.")
-    return [(f"{path}, tier {name!r} interval {i + 1}", {"start": a, "end": b, "text": label.strip()})
-            for i, (a, b, label) in enumerate(tiers[name]) if label.strip()]
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SegmentFileError(f"Segment table {path} is not valid JSON: {exc.msg} at line {exc.lineno}, column "
+                               f"{exc.colno}. Fix the JSON (a list of objects, or WhisperX output).") from exc
+    language = None
+    if isinstance(data, Mapping):
+        if not isinstance(data.get("segments"), list):
+            raise SegmentFileError(f"Segment table {path}: the JSON object has no 'segments' list (keys: "
+                                   f"{', '.join(map(str, data)) or 'none'}). Give a list of segments, or "
+                                   "{\"segments\": [...]} as WhisperX writes.")
+        language = data.get("language") or None
+        data = data["segments"]
+    if not isinstance(data, list):
+        raise SegmentFileError(f"Segment table {path}: expected a JSON list of segment objects or "
+                               f"{{\"segments\": [...]}}, got {type(data).__name__}.")
+    rows: _Rows = []
+    for i, item in enumerate(data, start=1):
+        if not isinstance(item, Mapping):
+            raise SegmentFileError(f"Segment table {path}, segment #{i}: expected an object with start and end, "
+                                   f"got {item!r:.60}.")
+        rows.append((f"segment #{i}", {k if k in _KNOWN else str(k): v for k, v in item.items()}))
+    return rows, language
 
 
-def _recording(value: Recording | str | None, audio: str | Path | None, table: Path,
-               speaker: str | None) -> Recording:
-    if isinstance(value, Recording):
-        return value
-    rid = value or (Path(audio).stem if audio is not None else table.stem)
-    return Recording(rid, None if audio is None else str(audio), speaker=speaker)
+def _pick(fields: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
+    for name in names:
+        if name in fields and fields[name] not in (None, ""):
+            return name, fields[name]
+    return None, None
 
 
-def _build(rows: Iterable[tuple[str, Row]], path: Path, default: Recording, speaker: str | None,
+@attrs.define
+class _Recordings:
+    """Recording objects: the default one, and one per audio path named in the table (resolved against it)."""
+
+    table: Path
+    default: Recording
+    by_path: dict[str, Recording] = attrs.field(factory=dict)
+
+    def get(self, audio: Any, rec_id: Any) -> Recording:
+        if audio in (None, ""):
+            return self.default if rec_id in (None, "") else self._named(str(rec_id), self.default.path)
+        given = Path(str(audio))
+        path = given if given.is_absolute() else self.table.parent / given
+        key = os.fspath(path)
+        if key not in self.by_path:
+            rid = str(rec_id) if rec_id not in (None, "") else self._unique_id(path)
+            self.by_path[key] = Recording(rid, key)
+        return self.by_path[key]
+
+    def _named(self, rid: str, path: str | None) -> Recording:
+        key = f"id:{rid}"
+        if key not in self.by_path:
+            self.by_path[key] = Recording(rid, path)
+        return self.by_path[key]
+
+    def _unique_id(self, path: Path) -> str:
+        taken = {r.id for r in self.by_path.values()}
+        if path.stem not in taken:
+            return path.stem
+        rel = path.relative_to(self.table.parent) if path.is_relative_to(self.table.parent) else path
+        return rel.with_suffix("").as_posix()
+
+
+def _default_recording(recording: Recording | str | None, audio: str | os.PathLike[str] | None,
+                       table: Path) -> Recording:
+    path = None if audio is None else os.fspath(audio)
+    if isinstance(recording, Recording):
+        return recording if path is None else attrs.evolve(recording, path=path)
+    if recording is not None and not isinstance(recording, str):
+        raise TypeError(f"recording= must be a Recording or an id string, got {type(recording).__name__}.")
+    rid = recording or (Path(path).stem if path else table.stem)
+    return Recording(rid, path)
+
+
+def _build(path: Path, rows: _Rows, recordings: _Recordings, speaker: str | None,
            language: str | None) -> list[Segment]:
-    per_row: dict[str, Recording] = {}
-    out = []
-    for index, (where, row) in enumerate(rows, start=1):
+    segments: list[Segment] = []
+    counters: dict[str, int] = {}
+    # A 'recording' column names audio per row, unless an 'audio' column does: then it is the recording id.
+    has_audio = any("audio" in f for _, f in rows)
+    for where, fields in rows:
+        audio = fields.get("audio") if has_audio else fields.get("recording")
+        rec = recordings.get(audio, fields.get("recording") if has_audio else None)
+        counters[rec.id] = counters.get(rec.id, 0) + 1
+        id_key, given_id = _pick(fields, _ID)
+        sid = str(given_id) if given_id is not None else f"{rec.id}-{counters[rec.id]:04d}"
+        place = f"Segment table {path}, {where} (segment {sid})"
+        times = []
         for col in ("start", "end"):
-            if col not in row or row[col] in ("", None):
-                raise SegmentFileError(f"{where}: no {col!r} value. Each segment needs start and end times "
-                                       "(seconds).")
-        rec = default
-        audio = row.get("audio") or row.get("recording")
-        if audio:
-            apath = Path(str(audio))
-            apath = apath if apath.is_absolute() else path.parent / apath
-            rec = per_row.setdefault(str(apath), Recording(apath.stem, str(apath), speaker=speaker))
-        sid = str(row.get("id") or row.get("segment_id") or f"{rec.id}-{index:04d}")
-        start, end = parse_time(row["start"], where), parse_time(row["end"], where)
-        text = row.get("text", row.get("transcript", ""))
-        metadata = {k: v for k, v in row.items() if k not in _KNOWN and v not in ("", None)}
+            if fields.get(col) in (None, ""):
+                raise SegmentFileError(f"{place}: no {col} time. Give every segment a start and an end (seconds, "
+                                       "or HH:MM:SS.mmm).")
+            times.append(parse_time(fields[col], f"{place}, {col}"))
+        text_key, text = _pick(fields, _TEXT)
+        unused = {k for k in (*_ID, *_TEXT) if k not in (id_key, text_key) and fields.get(k) not in (None, "")}
+        metadata = {k: v for k, v in fields.items() if k not in _KNOWN or k in unused}
         try:
-            out.append(Segment(sid, rec, start, end, text="" if text is None or (
-                isinstance(text, float) and math.isnan(text)) else str(text).strip(),
-                speaker=str(row["speaker"]) if row.get("speaker") not in (None, "") else speaker,
-                language=str(row.get("language") or language or "") or None, metadata=metadata))
+            segments.append(Segment(
+                sid, rec, times[0], times[1],
+                text="" if text is None else str(text).strip(),
+                speaker=str(fields["speaker"]).strip() if fields.get("speaker") not in (None, "") else speaker,
+                language=str(fields["language"]).strip() if fields.get("language") not in (None, "") else language,
+                metadata=metadata,
+            ))
         except InvalidSegmentError as exc:
-            raise InvalidSegmentError(f"{where}: {exc}") from exc
-    return out
+            raise SegmentFileError(f"Segment table {path}, {where}: {exc}") from exc
+    return segments
+
+
+def _check_unique(path: Path, rows: _Rows, segments: list[Segment]) -> None:
+    places: dict[str, list[str]] = {}
+    for (where, _), seg in zip(rows, segments, strict=True):
+        places.setdefault(seg.id, []).append(where)
+    dupes = {sid: wheres for sid, wheres in places.items() if len(wheres) > 1}
+    if dupes:
+        listed = "; ".join(f"{sid!r} ({', '.join(w)})" for sid, w in list(dupes.items())[:20])
+        more = f"; and {len(dupes) - 20} more" if len(dupes) > 20 else ""
+        raise SegmentFileError(f"Segment table {path} has duplicate segment ids: {listed}{more}. Give each segment "
+                               "its own id, or drop the id column to get numbered ids.")
 
 
 def load_segments(
-    path: str | Path,
-    audio: str | Path | None = None,
+    path: str | os.PathLike[str],
+    audio: str | os.PathLike[str] | None = None,
     *,
     recording: Recording | str | None = None,
     speaker: str | None = None,
@@ -199,52 +269,83 @@ def load_segments(
     format: str | None = None,
     tier: str | None = None,
 ) -> list[Segment]:
-    """Read a segment table, keeping its order.
+    """Read a segment table into ordered segments.
+
+    Formats (from the extension, or ``format=``): ``.csv`` (delimiter ``,``, ``;`` or tab, whichever the
+    header uses most), ``.tsv``, ``.json`` (a list of objects, or ``{"segments": [...]}`` as WhisperX writes,
+    whose top-level ``language`` becomes the default), ``.srt``, ``.vtt`` (``<v Name>`` voice tags give the
+    speaker; a ``Language:`` header the default language) and Praat ``.TextGrid`` (long or short text format;
+    one interval tier, empty intervals skipped).
+
+    Columns/keys: ``start`` and ``end`` (seconds, or ``HH:MM:SS.mmm``) are required; ``id`` or ``segment_id``
+    (default ``"{recording_id}-{index:04d}"``, numbered from 1 per recording in file order), ``text`` or
+    ``transcript``, ``speaker``, ``language``, and ``audio`` (a per-row audio path, relative to the table's
+    folder, for corpora of one-utterance files; a ``recording`` column does the same when there is no
+    ``audio`` column, and otherwise names the recording id). Other columns go into ``metadata`` (CSV cells as
+    strings; JSON values as they are: WhisperX ``words`` stay a list of dicts). Cue numbers and identifiers of
+    SRT/VTT go into ``metadata["cue"]``, the tier name of a TextGrid into ``metadata["tier"]``.
+
+    Audio files are not opened here: a missing audio file is reported per segment when audio is read.
 
     Args:
-        path: the table: ``.csv``/``.tsv`` (columns ``start``, ``end`` and optionally ``id``/``segment_id``,
-            ``text``/``transcript``, ``speaker``, ``language``, ``audio``; others go to ``metadata``), ``.json``
-            (a list of objects with those keys, or WhisperX output ``{"segments": [...]}``), ``.srt``,
-            ``.vtt`` (``<v Speaker>`` tags give the speaker) or ``.TextGrid`` (an interval tier).
-        audio: the recording's audio file. A table may instead name audio per row (``audio`` column, relative
-            to the table's folder), e.g. a corpus of one-utterance files.
-        recording: a Recording, or its id (default: the audio file's stem, else the table's).
-        speaker: the speaker of every segment without one.
-        language: the language of every segment without one.
-        format: override the format guessed from the extension (csv, json, srt, vtt, textgrid).
-        tier: the TextGrid interval tier (default: the first interval tier).
+        path: the segment table.
+        audio: the recording's audio (or video) file, relative to the working directory; rows with their own
+            ``audio`` cell use that instead.
+        recording: a :class:`Recording`, or its id (default: the audio file's stem, else the table's stem).
+        speaker: the speaker of segments whose row names none.
+        language: the language of segments whose row names none (overrides a file-level language).
+        format: one of :data:`FORMATS`, to override the extension.
+        tier: the TextGrid interval tier to read (default: the first interval tier).
 
     Returns:
-        A list of :class:`Segment`; ids default to ``"{recording}-{index:04d}"``.
+        The segments in file order.
 
     Raises:
-        SegmentFileError: missing file, unknown format, unparsable content or times.
-        InvalidSegmentError: reversed, negative or non-finite times; duplicate ids.
+        SegmentFileError: the file is missing, empty, unreadable or of unknown format; a time is not a time; the
+            start/end columns are missing; times are negative, NaN or reversed; ids repeat. The message names the
+            file, the line and segment id, the value and the fix. (A subclass of ``InvalidSegmentError``.)
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "talk.csv").write_text(
+        ...     "start,end,text,mood\\n0.5,2.0,Guten Tag,calm\\n2.5,00:00:04.250,Danke,\\n")
+        >>> segs = load_segments(folder / "talk.csv", audio="talk.wav", speaker="A")
+        >>> [(s.id, s.start, s.end, s.speaker, s.metadata) for s in segs]
+        [('talk-0001', 0.5, 2.0, 'A', {'mood': 'calm'}), ('talk-0002', 2.5, 4.25, 'A', {'mood': ''})]
+        >>> segs[0].recording
+        Recording(id='talk', path='talk.wav', speaker=None, date=None, metadata={})
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SegmentFileError(f"Segment table {path} does not exist. Fix the path.")
-    fmt = (format or _FORMATS.get(path.suffix.lower(), "")).lower()
+    table = Path(path)
+    if not table.is_file():
+        what = "is a folder, not a file" if table.is_dir() else "does not exist"
+        raise SegmentFileError(f"Segment table {table} {what}. Fix the path (relative paths start at "
+                               f"{Path.cwd()}).")
+    fmt = format.lower() if format else _EXTENSIONS.get(table.suffix.lower())
+    if fmt not in FORMATS:
+        shown = f"format {format!r}" if format else f"extension {table.suffix or '(none)'!r}"
+        raise SegmentFileError(f"Segment table {table}: unknown {shown}. Use .csv, .tsv, .json (also WhisperX), "
+                               f".srt, .vtt or .TextGrid, or pass format= one of {', '.join(FORMATS)}.")
+    if tier is not None and fmt != "textgrid":
+        raise SegmentFileError(f"Segment table {table}: tier={tier!r} applies only to TextGrid files, and this is "
+                               f"read as {fmt}. Drop tier=, or pass format='textgrid'.")
+    text = _read_text(table)
     file_language = None
-    if fmt == "csv":
-        rows = _read_csv(path)
-    elif fmt == "json":
-        rows, file_language = _read_json(path)
+    if fmt in ("csv", "tsv"):
+        rows = _read_csv(table, text, "\t" if fmt == "tsv" else None)
+    elif fmt in ("json", "whisperx"):
+        rows, file_language = _read_json(table, text)
     elif fmt in ("srt", "vtt"):
-        rows = _read_cues(path, fmt == "vtt")
-    elif fmt == "textgrid":
-        rows = _read_textgrid(path, tier)
+        rows, file_language = read_cues(table, text, vtt=fmt == "vtt")
     else:
-        raise SegmentFileError(f"Segment table {path}: unknown format {path.suffix!r}. Use .csv, .tsv, .json, .srt, "
-                               ".vtt or .TextGrid, or pass format=.")
-    default = _recording(recording, audio, path, speaker)
-    segments = _build(rows, path, default, speaker, language or file_language)
-    seen: set[str] = set()
-    dup = sorted({s.id for s in segments if s.id in seen or seen.add(s.id)})  # type: ignore[func-returns-value]
-    if dup:
-        raise InvalidSegmentError(f"Segment table {path} has duplicate segment ids: {dup[:10]}. Give each segment "
-                                  "its own id.")
+        rows = read_textgrid(table, text, tier)
+    if not rows:
+        raise SegmentFileError(f"Segment table {table} holds no segments. Check that it is the right file (for a "
+                               "TextGrid: that the tier has labelled intervals).")
+    recordings = _Recordings(table, _default_recording(recording, audio, table))
+    segments = _build(table, rows, recordings, speaker, language or file_language)
+    _check_unique(table, rows, segments)
     return segments
 
 
-__all__ = ["load_segments", "parse_time"]
+__all__ = ["FORMATS", "load_segments", "parse_time"]

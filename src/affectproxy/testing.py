@@ -145,7 +145,7 @@ def check_evaluator(ev: Evaluator, segments: Sequence[Segment] | None = None, *,
         segs = list(segments) if segments is not None else synthetic_segments(ev.sample_rate, tmp, ev.min_duration)
         if ev.sample_rate is not None:
             with AudioReader() as reader:
-                filled = [attrs.evolve(s, audio=reader.read(s.recording.path, s.start, s.end, ev.sample_rate,
+                filled = [attrs.evolve(s, audio=reader.read(str(s.recording.path), s.start, s.end, ev.sample_rate,
                                                             segment_id=s.id)) for s in segs]
         else:
             filled = segs

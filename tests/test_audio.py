@@ -1,0 +1,292 @@
+"""affectproxy.audio against real files written with soundfile and PyAV (wav, flac, ogg, mp3, m4a, mp4, webm)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from affectproxy import AudioError
+from affectproxy.audio import END_TOLERANCE, AudioInfo, AudioReader, to_mono_float32
+
+
+def chirp(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """A gliding tone plus noise: every stretch differs, so a misaligned read cannot pass by chance."""
+    t = np.arange(round(seconds * rate)) / rate
+    noise = np.random.default_rng(seed).standard_normal(len(t))
+    return (0.3 * np.sin(2 * np.pi * (150 + 40 * t) * t) + 0.05 * noise).astype(np.float32)
+
+
+def burst(seconds: float, rate: int, onset: float, freq: float = 440.0) -> np.ndarray:
+    """Silence, then a sine of amplitude 0.5 from ``onset`` seconds on."""
+    t = np.arange(round(seconds * rate)) / rate
+    return np.where(t >= onset, 0.5 * np.sin(2 * np.pi * freq * t), 0.0).astype(np.float32)
+
+
+def write_av(path: Path, signal: np.ndarray, rate: int, codec: str = "aac", *, video: bool = False,
+             container: str | None = None) -> Path:
+    """Encode mono ``signal`` with PyAV (AAC in .m4a/.mp4, Opus in .webm), optionally with a video stream."""
+    with av.open(str(path), "w", format=container) as out:
+        vstream = None
+        if video:
+            vstream = out.add_stream("mpeg4", rate=10)
+            vstream.width, vstream.height, vstream.pix_fmt = 64, 48, "yuv420p"
+        astream = out.add_stream(codec, rate=rate)
+        astream.layout = "mono"
+        size = astream.codec_context.frame_size or 1024
+        for i in range(0, len(signal), size):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[None, i:i + size]), format="fltp",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = rate, i
+            for packet in astream.encode(frame):
+                out.mux(packet)
+        for packet in astream.encode(None):
+            out.mux(packet)
+        if vstream is not None:
+            for k in range(int(len(signal) / rate * 10)):
+                picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), (k * 8) % 256, np.uint8), format="rgb24")
+                picture.pts = k
+                for packet in vstream.encode(picture):
+                    out.mux(packet)
+            for packet in vstream.encode(None):
+                out.mux(packet)
+    return path
+
+
+def onset(x: np.ndarray, rate: int, level: float = 0.1) -> float:
+    return float(np.argmax(np.abs(x) > level)) / rate
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One 6-second chirp in every container; plus tone bursts at 1.0 s in the lossy ones."""
+    folder = tmp_path_factory.mktemp("media")
+    x = chirp(6.0, 16000)
+    files = {}
+    for ext in ("wav", "flac", "ogg", "mp3"):
+        files[ext] = folder / f"chirp.{ext}"
+        sf.write(files[ext], x, 16000)
+    files["m4a"] = write_av(folder / "chirp.m4a", x, 16000)
+    files["mp4"] = write_av(folder / "chirp.mp4", x, 16000, video=True)
+    files["webm"] = write_av(folder / "chirp.webm", chirp(6.0, 48000), 48000, "libopus", container="webm")
+    tone = burst(3.0, 44100, onset=1.0)
+    files["burst.mp3"] = folder / "burst.mp3"
+    sf.write(files["burst.mp3"], tone, 44100)
+    files["burst.m4a"] = write_av(folder / "burst.m4a", tone, 44100)
+    files["burst.mp4"] = write_av(folder / "burst.mp4", tone, 44100, video=True)
+    return files
+
+
+def test_info_describes_each_file(media: dict[str, Path]) -> None:
+    with AudioReader() as reader:
+        wav = reader.info(media["wav"])
+        assert wav == AudioInfo(str(media["wav"]), 16000, 1, 96000, 6.0, "WAV", "PCM_16", "soundfile", True)
+        assert (reader.info(media["mp3"]).backend, reader.info(media["mp3"]).format) == ("soundfile", "MP3")
+        assert reader.info(media["mp3"]).seekable is False and reader.info(media["ogg"]).seekable is False
+        for key in ("m4a", "mp4"):
+            info = reader.info(media[key])
+            assert (info.backend, info.codec, info.sample_rate, info.channels) == ("pyav", "aac", 16000, 1)
+            assert info.duration == pytest.approx(6.0, abs=0.03) and info.seekable
+        assert reader.info(media["webm"]).codec == "opus"
+
+
+@pytest.mark.parametrize("key, tol", [("wav", 0), ("flac", 0), ("ogg", 0), ("mp3", 1e-6), ("m4a", 0), ("mp4", 0),
+                                      ("webm", 5e-4)])
+def test_segment_reads_equal_slices_of_a_full_read(media: dict[str, Path], key: str, tol: float) -> None:
+    spans = [(0.0, 1.3), (1.234, 2.5), (2.6, 2.9), (4.5, 5.8), (0.3, 1.0), (3.01, 3.02), (5.5, 6.0)]
+    with AudioReader() as reader:
+        duration = reader.info(media[key]).duration
+        for rate in (16000, 22050, 8000):
+            full = reader.read(media[key], 0.0, duration, rate)
+            for start, end in spans:  # out of order on purpose: backward reads must work too
+                seg = reader.read(media[key], start, end, rate, segment_id="s")
+                first = int(np.floor(start * rate + 0.5))
+                assert seg.dtype == np.float32 and seg.shape == (int(np.floor((end - start) * rate + 0.5)),)
+                resampling = 1e-5 if rate != reader.info(media[key]).sample_rate else 0
+                np.testing.assert_allclose(seg, full[first:first + len(seg)], atol=tol + resampling)
+
+
+def test_whole_file_read_matches_soundfile_exactly(media: dict[str, Path]) -> None:
+    data, _rate = sf.read(media["flac"], dtype="float32")
+    with AudioReader() as reader:
+        out = reader.read(media["flac"], 0.0, 6.0, 16000)  # start exactly at 0, end exactly at the end
+    np.testing.assert_array_equal(out, data)
+
+
+@pytest.mark.parametrize("key", ["burst.mp3", "burst.m4a", "burst.mp4"])
+def test_lossy_formats_keep_time_alignment(media: dict[str, Path], key: str) -> None:
+    """A tone starting at 1.000 s is read starting at 1.000 s: AAC priming and MP3 delay are removed."""
+    with AudioReader() as reader:
+        whole = reader.read(media[key], 0.0, 2.9, 16000)
+        part = reader.read(media[key], 0.8, 1.4, 16000, segment_id="burst")
+    assert onset(whole, 16000) == pytest.approx(1.0, abs=0.005)
+    assert 0.8 + onset(part, 16000) == pytest.approx(1.0, abs=0.005)
+    assert np.sqrt(np.mean(part[-4000:] ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
+
+
+def test_stereo_is_mixed_down_by_the_mean(tmp_path: Path) -> None:
+    left, right = chirp(2.0, 16000, seed=1), chirp(2.0, 16000, seed=2)
+    sf.write(tmp_path / "stereo.wav", np.stack([left, right], axis=1), 16000, subtype="FLOAT")
+    with AudioReader() as reader:
+        assert reader.info(tmp_path / "stereo.wav").channels == 2
+        out = reader.read(tmp_path / "stereo.wav", 0.5, 1.5, 16000)
+    np.testing.assert_allclose(out, ((left + right) / 2)[8000:24000], atol=1e-7)
+
+
+def test_resampling_8k_to_16k_keeps_frequency_and_amplitude(tmp_path: Path) -> None:
+    t = np.arange(3 * 8000) / 8000
+    sf.write(tmp_path / "tone8k.wav", 0.5 * np.sin(2 * np.pi * 440 * t), 8000, subtype="FLOAT")
+    with AudioReader() as reader:
+        out = reader.read(tmp_path / "tone8k.wav", 1.0, 2.0, 16000)
+    assert out.shape == (16000,)
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
+    assert np.fft.rfftfreq(len(out), 1 / 16000)[spectrum.argmax()] == pytest.approx(440, abs=1)
+    assert np.sqrt(np.mean(out**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.005)
+    np.testing.assert_allclose(out[::2], 0.5 * np.sin(2 * np.pi * 440 * t[8000:16000]), atol=2e-3)
+
+
+def test_long_files_are_not_decoded_per_segment(tmp_path: Path) -> None:
+    """50 segments of a 10-minute FLAC: one open, and only the spans (plus margins) decoded."""
+    rate = 8000
+    path = tmp_path / "long.flac"
+    with sf.SoundFile(path, "w", rate, 1) as out:
+        for minute in range(10):
+            out.write(chirp(60.0, rate, seed=minute))
+    with AudioReader() as reader:
+        total = reader.info(path).frames
+        assert total == 600 * rate
+        starts = np.linspace(0, 598, 50)
+        for i, start in enumerate(starts):
+            reader.read(path, start, start + 1.0, 16000, segment_id=f"s{i}")
+        assert reader.files_opened == 1
+        assert reader.frames_decoded < 0.12 * total  # 50 x (1 s + 2 x 50 ms margins) = 55 s of 600 s
+        before = reader.frames_decoded
+        reader.read(path, 598.5, 599.5, 8000)
+        assert reader.frames_decoded - before == rate
+
+
+def test_forward_only_formats_decode_once_when_read_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "talk.mp3"
+    sf.write(path, chirp(60.0, 16000), 16000)
+    with AudioReader() as reader:
+        total = reader.info(path).frames
+        for start in np.arange(0, 59, 1.5):
+            reader.read(path, start, start + 1.2, 16000)
+        assert reader.files_opened == 1 and reader.frames_decoded <= 1.01 * total
+
+
+def test_pyav_seeks_in_a_long_m4a(tmp_path: Path) -> None:
+    path = write_av(tmp_path / "long.m4a", chirp(120.0, 16000), 16000)
+    with AudioReader() as reader:
+        total = reader.info(path).frames
+        tail = reader.read(path, 118.0, 119.0, 16000)
+        assert reader.frames_decoded < 0.05 * total  # the first frame at open, then ~1.3 s around the segment
+    with av.open(str(path)) as container:
+        decoded = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+    np.testing.assert_allclose(tail, decoded[118 * 16000:119 * 16000], atol=1e-6)
+
+
+def test_handles_are_reused_and_capped(tmp_path: Path) -> None:
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"utt{i}.wav")
+        sf.write(paths[-1], chirp(1.0, 16000, seed=i), 16000)
+    with AudioReader(max_open=2) as reader:
+        for _ in range(3):
+            reader.read(paths[0], 0, 0.5, 16000)
+        assert reader.files_opened == 1
+        reader.read(paths[1], 0, 0.5, 16000)
+        reader.read(paths[2], 0, 0.5, 16000)  # closes utt0, the least recently used
+        reader.read(paths[2], 0.5, 1.0, 16000)
+        assert reader.files_opened == 3
+        reader.read(paths[0], 0, 0.5, 16000)
+        assert reader.files_opened == 4
+
+
+def test_end_within_tolerance_is_zero_padded(tmp_path: Path) -> None:
+    path = tmp_path / "speech.wav"
+    sf.write(path, np.full(16000, 0.25, np.float32), 16000, subtype="FLOAT")  # 1.0 s
+    with AudioReader() as reader:
+        out = reader.read(path, 0.5, 1.0 + END_TOLERANCE, 16000)
+        assert out.shape == (8800,)
+        assert np.all(out[:8000] == 0.25) and np.all(out[8000:] == 0)
+        assert reader.read(path, 0.0, 1.0, 16000).shape == (16000,)
+        assert reader.read(path, 0.0, 1.0, 8000).shape == (8000,)
+
+
+def test_times_outside_the_audio_are_errors(speech_wav: Path) -> None:  # 6.0 s
+    with AudioReader() as reader:
+        with pytest.raises(AudioError) as err:
+            reader.read(speech_wav, 5.5, 9.0, 16000, segment_id="s12")
+        assert str(err.value) == (f"Segment s12 (5.5-9.0 s) ends past the end of {speech_wav} (6.0 s). Fix the "
+                                  "segment table or point it at the right audio.")
+        with pytest.raises(AudioError, match=r"Segment s13 \(6.0-7.0 s\) starts at or after the end of .*speech.wav"):
+            reader.read(speech_wav, 6.0, 7.0, 16000, segment_id="s13")
+        with pytest.raises(AudioError, match="must be finite with 0 <= start < end"):
+            reader.read(speech_wav, 2.0, 1.0, 16000, segment_id="s14")
+        with pytest.raises(AudioError, match="sample_rate must be a positive int"):
+            reader.read(speech_wav, 0.0, 1.0, 16000.0, segment_id="s15")  # type: ignore[arg-type]
+
+
+def test_missing_and_undecodable_files(tmp_path: Path) -> None:
+    (tmp_path / "noise.wav").write_bytes(np.random.default_rng(0).integers(0, 256, 40000, np.uint8).tobytes())
+    (tmp_path / "notes.mp3").write_text("These are my notes, not audio.\n" * 50)
+    (tmp_path / "empty.flac").write_bytes(b"")
+    with AudioReader() as reader:
+        with pytest.raises(AudioError, match=r"Audio file .*gone.wav does not exist \(segment s1\)\. Fix the path"):
+            reader.read(tmp_path / "gone.wav", 0, 1, 16000, segment_id="s1")
+        for name, converted in (("noise.wav", "noise.converted.wav"), ("notes.mp3", "notes.wav"),
+                                ("empty.flac", "empty.wav")):
+            with pytest.raises(AudioError) as err:
+                reader.read(tmp_path / name, 0, 1, 16000, segment_id="s3")
+            msg = str(err.value)
+            assert msg.startswith(f"Cannot decode audio file {tmp_path / name} (segment s3): ")
+            assert f"`ffmpeg -i {tmp_path / name} -ac 1 -ar 16000 {tmp_path / converted}`" in msg
+        with pytest.raises(AudioError, match="is a folder"):
+            reader.info(tmp_path)
+        assert reader.files_opened == 0
+
+
+def test_to_mono_float32_scales_integers_and_casts_floats() -> None:
+    ints = np.array([0, 16384, -32768, 32767], np.int16)
+    assert to_mono_float32(np.tile(ints, 4), 16000, 16000)[:4].tolist() == [0.0, 0.5, -1.0, 32767 / 32768]
+    assert to_mono_float32(np.array([2**30, -(2**31)] * 8, np.int32), 16000, 16000)[:2].tolist() == [0.5, -1.0]
+    out = to_mono_float32(np.linspace(-1, 1, 100), 16000, 16000)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out, np.linspace(-1, 1, 100), atol=1e-7)
+
+
+def test_to_mono_float32_mixes_both_channel_layouts() -> None:
+    left, right = chirp(0.5, 16000, 1), chirp(0.5, 16000, 2)
+    expected = (left + right) / 2
+    np.testing.assert_allclose(to_mono_float32(np.stack([left, right], 1), 16000, 16000), expected, atol=1e-7)
+    np.testing.assert_allclose(to_mono_float32(np.stack([left, right], 0), 16000, 16000), expected, atol=1e-7)
+    stereo16 = (np.stack([left, right], 1) * 32768).astype(np.int16)
+    np.testing.assert_allclose(to_mono_float32(stereo16, 16000, 16000), expected, atol=1e-4)
+
+
+def test_to_mono_float32_resamples() -> None:
+    t = np.arange(8000) / 8000
+    out = to_mono_float32(0.5 * np.sin(2 * np.pi * 300 * t), 8000, 16000)
+    assert out.shape == (16000,)
+    np.testing.assert_allclose(out[1000:-1000:2], 0.5 * np.sin(2 * np.pi * 300 * t[500:-500]), atol=2e-3)
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.ones((4, 6)), r"shape \(4, 6\) is ambiguous"),
+    (np.ones((100, 20)), r"shape \(100, 20\) is ambiguous"),
+    (np.ones((2, 100, 2)), "expected a 1-D or 2-D array"),
+    (np.array([0.1, np.nan] * 10), "NaN or inf"),
+    (np.array([0.0, 12000.0] * 10), "float samples reach 12000.*divide by 32768"),
+    (np.array([1 + 1j] * 20), "dtype complex128 are not audio"),
+    (np.zeros(0, np.float32), "no samples"),
+])
+def test_to_mono_float32_refuses_what_would_be_silently_wrong(array: np.ndarray, message: str) -> None:
+    with pytest.raises(AudioError, match=message) as err:
+        to_mono_float32(array, 16000, 16000, source="utt7.npy")
+    assert str(err.value).startswith("utt7.npy: ")
+    with pytest.raises(AudioError, match="target_rate must be a positive int"):
+        to_mono_float32(np.zeros(100), 16000, 0)
