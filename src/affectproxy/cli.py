@@ -89,6 +89,14 @@ def run(study_file: Path, store: Path | None, batch_size: int | None, progress: 
         click.echo(f"failed: {f.message}", err=True)
     if res.failures:
         click.echo(f"{len(res.failures)} failures recorded; fix them and run again to retry only those.", err=True)
+    if study.compare:
+        from affectproxy import compare
+
+        options = dict(study.compare)
+        if isinstance(options.get("target"), str):
+            options["target"] = _target(options["target"])
+        click.echo("")
+        _print_table(compare.correlate(res, **options))
 
 
 @main.command()
