@@ -173,3 +173,12 @@ def test_results_tables(speech_wav: Path, tmp_path: Path) -> None:
     assert again.wide().equals(wide)
     with Store(store) as db:
         assert [r.name for r in db.evaluators()] == ["rec", "human"]
+
+
+def test_secret_detection_is_by_field_name_not_substring() -> None:
+    from affectproxy.store import check_no_secrets
+
+    check_no_secrets({"tokens_sha256": "ab12", "max_tokens": 100, "keywords": "x"})
+    for name in ("api_key", "GOOGLE_API_KEY", "token", "access_token", "client_secret", "password"):
+        with pytest.raises(ap.StoreError, match="looks like a secret"):
+            check_no_secrets({"nested": [{name: "s3cr3t"}]})

@@ -51,7 +51,13 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_SECRET_WORDS = ("api_key", "apikey", "secret", "password", "token", "authorization")
+_SECRET_NAMES = {"apikey", "api_key", "token", "access_token", "secret", "password", "authorization", "bearer"}
+_SECRET_ENDINGS = ("api_key", "apikey", "_token", "_secret", "_password")
+
+
+def _secret_name(name: str) -> bool:
+    low = name.lower().replace("-", "_")
+    return low in _SECRET_NAMES or low.endswith(_SECRET_ENDINGS)
 
 
 @attrs.frozen
@@ -112,8 +118,7 @@ def check_no_secrets(value: Any, where: str = "fingerprint") -> None:
     """Raise StoreError if a key-like field (api_key, token, secret, ...) holds a non-empty string."""
     if isinstance(value, Mapping):
         for k, v in value.items():
-            low = str(k).lower().replace("-", "_")
-            if any(w in low for w in _SECRET_WORDS) and isinstance(v, str) and v:
+            if _secret_name(str(k)) and isinstance(v, str) and v:
                 raise StoreError(
                     f"Refusing to store {where}: field {k!r} looks like a secret. Evaluators must keep keys out "
                     "of fingerprint() and raw outputs (read them from the environment at call time)."

@@ -1,0 +1,301 @@
+"""The emotion2vec evaluator: class probabilities, arousal/valence through a circumplex table, embeddings, tracks.
+
+Construction only stores options; the model is found, built and loaded strictly on the first ``evaluate`` (see
+:mod:`affectproxy_emotion2vec.checkpoint`), and inference runs in our own padded batches, equal to funasr's
+``generate()`` (see :mod:`affectproxy_emotion2vec.inference`). funasr's ``AutoModel`` is never called, so the
+process's torch thread count is left alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from affectproxy.circumplex import DEFAULT_TABLE, CircumplexTable, get_table
+from affectproxy.errors import AffectProxyError, AudioError
+from affectproxy.model import Dimension, EmotionEstimate, Segment
+from affectproxy_emotion2vec.checkpoint import normalise_label, read_tokens
+from affectproxy_emotion2vec.locate import DEFAULT_MODEL, ModelFiles, looks_like_path, resolve
+
+OUTPUT_VERSION = 1
+SAMPLE_RATE = 16000
+_MIN_SAMPLES = 400  # the receptive field of the published front end; checked against the real config on load
+
+
+class Emotion2vecEvaluator:
+    """emotion2vec+ (``iic/emotion2vec_plus_large`` and its base/seed variants) through funasr's model classes.
+
+    Args:
+        model: a hub id (``iic/emotion2vec_plus_large``, ``iic/emotion2vec_plus_base``, ``iic/emotion2vec_plus_seed``)
+            or a local directory holding ``model.pt``, ``config.yaml`` and ``tokens.txt`` (or the hub layout with
+            ``configuration.json``). A local directory is used with no network access.
+        hub: ``"ms"`` (ModelScope, default) or ``"hf"`` (Hugging Face) for hub ids.
+        download: fetch a hub id missing from the local cache (default True); local directories never download.
+        device: ``"auto"`` (cuda, then mps, then cpu), or a torch device string.
+        dtype: ``"float32"`` (default), ``"bfloat16"``/``"bf16"`` or ``"float16"``/``"fp16"`` (autocast).
+        batch_size: segments per padded forward pass; default 1 on CPU (batching does not pay on a few cores) and
+            16 on an accelerator. Batches of long segments are smaller (at most the attention memory of
+            ``batch_size`` 8-second segments). Results do not depend on it.
+        circumplex: a table name (default ``"dietrich2026"``), a :class:`CircumplexTable` or a label ->
+            (arousal, valence) mapping.
+        renormalize: rescale the probabilities the table knows to sum to one before projecting.
+        embeddings: add the utterance embedding (mean-pooled features, 1024-d for plus_large) as ``embedding``.
+        window: seconds; with it, each segment also gets a time-resolved track over windows of this length.
+        hop: seconds between window starts (default: ``window``).
+        max_window: segments longer than this (seconds) are split into equal chunks of at most this length whose
+            frame-weighted mean embedding is classified, so memory stays bounded; None never splits.
+        name: the instance label (default ``"emotion2vec"``).
+
+    Outputs (per segment): ``values`` arousal and valence in [-1, 1]; ``categories`` the 9 class probabilities
+    keyed by English label in index order (angry, disgusted, fearful, happy, neutral, other, sad, surprised,
+    unknown); ``arrays``: ``embedding`` (D,) if asked; with ``window``: ``arousal_track``, ``valence_track`` (n,),
+    ``probs_track`` (n, 9) and their ``<name>_times`` (window centres, seconds from the segment's start).
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        hub: str = "ms",
+        download: bool = True,
+        device: str = "auto",
+        dtype: str = "float32",
+        batch_size: int | None = None,
+        circumplex: str | CircumplexTable | Mapping[str, tuple[float, float]] = DEFAULT_TABLE,
+        renormalize: bool = False,
+        embeddings: bool = False,
+        window: float | None = None,
+        hop: float | None = None,
+        max_window: float | None = 30.0,
+        name: str = "emotion2vec",
+    ) -> None:
+        from affectproxy_emotion2vec.inference import autocast_dtype
+
+        if hub not in ("ms", "hf"):
+            raise ValueError(f"hub must be 'ms' (ModelScope) or 'hf' (Hugging Face), got {hub!r}.")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int or None (auto), got {batch_size!r}.")
+        for opt, val in (("window", window), ("hop", hop), ("max_window", max_window)):
+            if val is not None and not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0.025):
+                raise ValueError(f"{opt} must be a number of seconds > 0.025 or None, got {val!r}.")
+        if hop is not None and window is None:
+            raise ValueError("hop needs window: pass window=<seconds> too.")
+        if window is not None and max_window is not None and window > max_window:
+            raise ValueError(f"window ({window} s) must not exceed max_window ({max_window} s).")
+        self.model = str(model)
+        self.hub = hub
+        self.download = bool(download)
+        self.device = device
+        self.dtype = autocast_dtype(dtype) or "float32"
+        self._batch_size = batch_size
+        self.table = get_table(circumplex)
+        self.renormalize = bool(renormalize)
+        self.embeddings = bool(embeddings)
+        self.window = None if window is None else float(window)
+        self.hop = None if window is None else float(hop or window)
+        self.max_window = None if max_window is None else float(max_window)
+        self.name = name
+        self._files: ModelFiles | None = None
+        self._runner: Any = None
+        self._labels: list[str] | None = None
+        self._keep: np.ndarray | None = None
+        self._min_samples = _MIN_SAMPLES
+
+    # --- the contract's attributes -------------------------------------------------------------------------------
+    @property
+    def dimensions(self) -> tuple[Dimension, ...]:
+        """``arousal`` and ``valence`` (canonical, -1..1), projected through the circumplex table."""
+        return (Dimension("arousal"), Dimension("valence"))
+
+    @property
+    def sample_rate(self) -> int:
+        """16 kHz, what emotion2vec was trained on."""
+        return SAMPLE_RATE
+
+    @property
+    def min_duration(self) -> float:
+        """The shortest input the front end accepts: 400 samples (25 ms)."""
+        return _MIN_SAMPLES / SAMPLE_RATE
+
+    @property
+    def batch_size(self) -> int:
+        """Segments per ``evaluate`` call the core should hand over (the option, or 16)."""
+        return self._batch_size or 16
+
+    # --- loading -------------------------------------------------------------------------------------------------
+    def files(self) -> ModelFiles:
+        """The model's files (found, or fetched for a hub id, on first use)."""
+        if self._files is None:
+            self._files = resolve(self.model, self.hub, download=self.download)
+        return self._files
+
+    def labels(self) -> list[str]:
+        """The English labels in index order (funasr's ``unuse*`` placeholders dropped)."""
+        if self._labels is None:
+            tokens = read_tokens(self.files().tokens)
+            self._keep = np.array([not t.startswith("unuse") for t in tokens])
+            labels = [normalise_label(t) for t, k in zip(tokens, self._keep, strict=True) if k]
+            if len(set(labels)) != len(labels):
+                raise AffectProxyError(f"{self.files().tokens}: labels {labels} are not unique after normalising.")
+            self._labels = labels
+        return self._labels
+
+    def _load(self) -> Any:
+        if self._runner is not None:
+            return self._runner
+        import torch
+
+        from affectproxy_emotion2vec.checkpoint import build_model, min_samples
+        from affectproxy_emotion2vec.inference import Runner, resolve_device
+
+        device = resolve_device(self.device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise AffectProxyError(
+                f"Evaluator {self.name!r}: device={self.device!r} but this torch ({torch.__version__}) has no CUDA. "
+                "Install a CUDA build (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128) "
+                "or pass device='auto'."
+            )
+        model, conf, _tokens = build_model(self.files())
+        labels = self.labels()
+        if model.proj is None:
+            raise AffectProxyError(
+                f"{self.files().checkpoint}: this emotion2vec model has no classification head (a pre-trained "
+                "base model?). Use a fine-tuned one such as iic/emotion2vec_plus_large."
+            )
+        self._min_samples = min_samples(conf)
+        self._runner = Runner(model, conf, self._keep, device, None if self.dtype == "float32" else self.dtype)
+        self._model_batch = self._batch_size or (1 if device == "cpu" else 16)
+        self._labels = labels
+        return self._runner
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Model id, file hashes, options, circumplex table and output version (JSON-serialisable)."""
+        from affectproxy_emotion2vec.checkpoint import checkpoint_fingerprint
+
+        files = self.files()
+        return {
+            "family": "emotion2vec",
+            "model": self.model if not looks_like_path(self.model) else files.directory.name,
+            "hub": None if looks_like_path(self.model) else self.hub,
+            **checkpoint_fingerprint(files),
+            "labels": self.labels(),
+            "options": {
+                "dtype": self.dtype,
+                "renormalize": self.renormalize,
+                "embeddings": self.embeddings,
+                "window": self.window,
+                "hop": self.hop,
+                "max_window": self.max_window,
+            },
+            "circumplex": self.table.fingerprint(),
+            "output_version": OUTPUT_VERSION,
+        }
+
+    # --- evaluation ----------------------------------------------------------------------------------------------
+    def _audio(self, seg: Segment) -> np.ndarray:
+        audio = seg.audio
+        where = f"Segment {seg.id!r} of recording {seg.recording.id!r}"
+        if audio is None:
+            raise AudioError(f"{where} has no audio; the core fills Segment.audio (16 kHz mono float32) first.")
+        a = np.asarray(audio)
+        if a.ndim > 1 and sum(s > 1 for s in a.shape) <= 1:
+            a = a.reshape(-1)
+        if a.ndim != 1:
+            raise AudioError(
+                f"{where}: audio has shape {a.shape}; emotion2vec needs mono (funasr would silently flatten the "
+                "channels into one garbled signal). Mix down first: the core does, or pass audio.mean(axis=1)."
+            )
+        if np.issubdtype(a.dtype, np.integer):
+            a = a.astype(np.float32) / float(np.iinfo(a.dtype).max + 1)
+        elif np.issubdtype(a.dtype, np.floating):
+            a = a.astype(np.float32, copy=False)
+        else:
+            raise AudioError(f"{where}: audio dtype {a.dtype} is not a number type; pass float32 samples in [-1, 1].")
+        if not np.isfinite(a).all():
+            raise AudioError(f"{where}: audio holds NaN or infinite samples; check the decoder or the file.")
+        if a.size < self._min_samples:
+            raise AudioError(
+                f"{where}: {a.size} samples ({a.size / SAMPLE_RATE:.4f} s) is shorter than the {self._min_samples} "
+                f"samples ({self._min_samples / SAMPLE_RATE:.3f} s) emotion2vec needs; merge or drop the segment."
+            )
+        return a
+
+    def _pieces(self, n: int, span: float) -> list[tuple[int, int]]:
+        """Sample ranges of equal chunks of at most ``span`` seconds covering ``n`` samples."""
+        size = round(span * SAMPLE_RATE)
+        if n <= size:
+            return [(0, n)]
+        k = math.ceil(n / size)
+        edges = np.linspace(0, n, k + 1).round().astype(int)
+        return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+    def _windows(self, n: int) -> list[tuple[int, int]]:
+        """Sample ranges of the track's windows: every ``hop``, ``window`` long; a last shorter window covers the
+        tail when it is at least half a window long."""
+        assert self.window is not None and self.hop is not None
+        size, step = round(self.window * SAMPLE_RATE), round(self.hop * SAMPLE_RATE)
+        if n <= size:
+            return [(0, n)]
+        out = [(s, s + size) for s in range(0, n - size + 1, step)]
+        if out[-1][1] < n and n - (out[-1][0] + step) >= max(self._min_samples, size // 2):
+            out.append((out[-1][0] + step, n))
+        return out
+
+    def evaluate(self, segments: Sequence[Segment]) -> list[EmotionEstimate]:
+        """One estimate per segment, in order.
+
+        Raises:
+            AudioError: a segment has no audio, non-mono audio, non-finite samples or fewer than 400 samples.
+            ModelNotFoundError: the weights are not where they were looked for (the message says how to get them).
+            CheckpointError: the checkpoint does not match its config (the message names the keys).
+        """
+        runner = self._load()
+        labels = self.labels()
+        waves = [self._audio(s) for s in segments]
+        items: list[np.ndarray] = []
+        whole: list[list[int]] = []  # item indices per segment (chunks of max_window)
+        tracks: list[list[tuple[int, int, int]]] = []  # (item, start, end) per window
+        for a in waves:
+            spans = self._pieces(a.size, self.max_window) if self.max_window else [(0, a.size)]
+            whole.append(list(range(len(items), len(items) + len(spans))))
+            items += [a[s:e] for s, e in spans]
+            wins = []
+            if self.window is not None:
+                for s, e in self._windows(a.size):
+                    wins.append((len(items), s, e))
+                    items.append(a[s:e])
+            tracks.append(wins)
+        # attention memory grows with items * length**2: cap a batch at what batch_size 8-second items would need
+        emb, frames = runner.run(items, self._model_batch, max_cost=self._model_batch * (8.0 * SAMPLE_RATE) ** 2)
+        out = []
+        for seg, idx, wins in zip(segments, whole, tracks, strict=True):
+            w = frames[idx].astype(np.float64)
+            pooled = (emb[idx] * (w / w.sum())[:, None]).sum(0, dtype=np.float64).astype(np.float32)
+            probs = runner.classify(pooled[None])[0]
+            arousal, valence = self.table.project_array(probs[None], labels, renormalize=self.renormalize)
+            arrays: dict[str, np.ndarray] = {}
+            if self.embeddings:
+                arrays["embedding"] = pooled
+            if wins:
+                wp = runner.classify(emb[[i for i, _, _ in wins]])
+                wa, wv = self.table.project_array(wp, labels, renormalize=self.renormalize)
+                times = np.array([(s + e) / 2 / SAMPLE_RATE for _, s, e in wins])
+                arrays.update(arousal_track=wa, valence_track=wv, probs_track=wp, arousal_track_times=times,
+                              valence_track_times=times, probs_track_times=times)
+            out.append(EmotionEstimate(
+                segment_id=seg.id,
+                evaluator=self.name,
+                values={"arousal": float(arousal[0]), "valence": float(valence[0])},
+                categories=dict(zip(labels, probs.tolist(), strict=True)),
+                arrays=arrays,
+            ))
+        return out
+
+    def __repr__(self) -> str:
+        return f"Emotion2vecEvaluator(model={self.model!r}, device={self.device!r}, dtype={self.dtype!r})"
+
+
+__all__ = ["OUTPUT_VERSION", "Emotion2vecEvaluator"]
