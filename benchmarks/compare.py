@@ -68,7 +68,10 @@ def main() -> str:
     return header + "\n".join(rows) + "\n"
 
 
-def record(section: str, path: Path = Path(__file__).with_name("RESULTS.md")) -> None:
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def record(section: str, path: Path = RESULTS) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     block = f"## compare\n\n{section}\n"
     pattern = re.compile(r"^## compare\n.*?(?=^## |\Z)", re.S | re.M)

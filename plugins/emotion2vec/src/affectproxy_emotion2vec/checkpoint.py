@@ -101,7 +101,7 @@ def read_model_conf(config: Path) -> dict[str, Any]:
     model = data.get("model")
     if model not in (None, "Emotion2vec"):
         raise CheckpointError(f"{config} names model {model!r}; this evaluator runs 'Emotion2vec' models only.")
-    conf = dict(conf)
+    conf = dict(conf)  # type: ignore[arg-type]
     conf["modalities"] = {**conf["modalities"], "audio": dict(audio)}
     conf["modalities"]["audio"]["feature_encoder_spec"] = _safe_conv_spec(audio.get("feature_encoder_spec"), config)
     return conf

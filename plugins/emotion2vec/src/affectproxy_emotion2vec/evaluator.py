@@ -166,6 +166,7 @@ class Emotion2vecEvaluator:
                 "base model?). Use a fine-tuned one such as iic/emotion2vec_plus_large."
             )
         self._min_samples = min_samples(conf)
+        assert self._keep is not None  # set by labels()
         self._runner = Runner(model, conf, self._keep, device, None if self.dtype == "float32" else self.dtype)
         self._model_batch = self._batch_size or (1 if device == "cpu" else 16)
         self._labels = labels
