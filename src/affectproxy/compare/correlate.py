@@ -200,7 +200,7 @@ def correlate(
                 null = correlate_rows(surr_cache[i][:, both], yv, method)
                 p = surrogate_p(r, null)
             if n_eff < MIN_NEFF:
-                note = f"n_eff = {n_eff:.1f} < {MIN_NEFF}: interval and p are rough"
+                note = f"n_eff = {n_eff:.2f} < {MIN_NEFF}: interval and p are rough"
         ci_n = n if inference == "naive" else n_eff
         low, high = fisher_interval(r, ci_n, method=method, level=ci_level)
         rows.append((*series[i], *series[j], method, n, n_eff, r, float(low), float(high), ci_level, p_naive, p,
@@ -216,7 +216,7 @@ def correlate(
         warnings.warn(
             f"{len(low_n)} pair(s) have an effective sample size below {MIN_NEFF} (e.g. "
             f"{first['x_evaluator']}/{first['x_dimension']} vs {first['y_evaluator']}/{first['y_dimension']}: "
-            f"n_eff = {first['n_eff']:.1f}); their intervals and p-values are rough. More segments help.",
+            f"n_eff = {first['n_eff']:.2f}); their intervals and p-values are rough. More segments help.",
             LowEffectiveNWarning, stacklevel=2,
         )
     return table
