@@ -182,3 +182,50 @@ def test_secret_detection_is_by_field_name_not_substring() -> None:
     for name in ("api_key", "GOOGLE_API_KEY", "token", "access_token", "client_secret", "password"):
         with pytest.raises(ap.StoreError, match="looks like a secret"):
             check_no_secrets({"nested": [{name: "s3cr3t"}]})
+
+
+def test_paid_responses_survive_a_failure_and_are_not_paid_again(tmp_path: Path) -> None:
+    """An LLM-like evaluator caches each response as it arrives; a crash later in the batch loses none."""
+
+    class Paid:
+        sample_rate = None
+        min_duration = 0.0
+        batch_size = 10
+
+        def __init__(self, crash_after: int | None) -> None:
+            self.name, self.crash_after = "llm", crash_after
+            self.dimensions = (ap.Dimension("valence"),)
+            self.paid: list[str] = []
+
+        def fingerprint(self):
+            return {"model": "fake-llm", "prompt_sha256": "p1"}
+
+        def use_cache(self, cache) -> None:
+            self.cache = cache
+
+        def evaluate(self, segments):
+            out = []
+            for s in segments:
+                key = self.cache.key(model="fake-llm", prompt="p1", text=s.text)
+                raw = self.cache.get(key)
+                if raw is None:
+                    if self.crash_after is not None and len(self.paid) == self.crash_after:
+                        raise ConnectionError("rate limited (429)")
+                    self.paid.append(s.id)
+                    raw = str(len(s.text) / 100).encode()
+                    self.cache.put(key, raw)
+                out.append(ap.EmotionEstimate(s.id, self.name, {"valence": float(raw)}))
+            return out
+
+    rec = ap.Recording("speech")
+    segs = [ap.Segment(f"s{i}", rec, i, i + 1, text="x" * (i + 1)) for i in range(6)]
+    store = tmp_path / "llm.sqlite"
+    first = Paid(crash_after=3)
+    res = ap.evaluate(segs, [first], store=store, progress=False)
+    assert first.paid == ["s0", "s1", "s2"]  # the batch crashed on s3 ...
+    assert first.cache.hits == 3  # ... and the one-by-one rerun reused the three paid responses
+    assert [e.segment_id for e in res.estimates] == ["s0", "s1", "s2"] and len(res.failures) == 3
+    second = Paid(crash_after=None)
+    res = ap.evaluate(segs, [second], store=store, progress=False)
+    assert second.paid == ["s3", "s4", "s5"]  # nothing paid twice
+    assert [e.values["valence"] for e in res.estimates] == [0.01, 0.02, 0.03, 0.04, 0.05, 0.06]

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from affectproxy.cache import ResponseCache
 from affectproxy.errors import (
     AffectProxyError,
     AudioError,
@@ -258,6 +259,8 @@ def evaluate(
         with AudioReader() as reader:
             for ev in evs:
                 fp = db.put_evaluator(ev.name, ev.fingerprint(), ev.dimensions)
+                if callable(getattr(ev, "use_cache", None)):
+                    ev.use_cache(ResponseCache(db))  # type: ignore[attr-defined]
                 fingerprints.append(fp)
                 done = db.done(fp)
                 todo = [s for s in segments if s.id not in done]

@@ -30,6 +30,8 @@ class Evaluator(Protocol):
             within-speaker standardisation).
         batch_size: how many segments per ``evaluate`` call (default 8).
         needs_text: True when an empty transcript cannot be evaluated.
+        use_cache(cache): called with a :class:`affectproxy.cache.ResponseCache` backed by the run's store
+            before the first ``evaluate``; costly backends (LLMs) cache each paid response there at once.
     """
 
     name: str
