@@ -27,26 +27,31 @@ def burst(seconds: float, rate: int, onset: float, freq: float = 440.0) -> np.nd
 
 
 def write_av(path: Path, signal: np.ndarray, rate: int, codec: str = "aac", *, video: bool = False,
-             container: str | None = None) -> Path:
-    """Encode mono ``signal`` with PyAV (AAC in .m4a/.mp4, Opus in .webm), optionally with a video stream."""
-    with av.open(str(path), "w", format=container) as out:
+             container: str | None = None, options: dict[str, str] | None = None) -> Path:
+    """Encode ``signal`` with PyAV (AAC in .m4a/.mp4, Opus in .webm), optionally with a video stream.
+
+    ``signal`` is mono ``(n,)`` or stereo ``(2, n)``.
+    """
+    planes = np.atleast_2d(signal).astype(np.float32)
+    layout = "mono" if len(planes) == 1 else "stereo"
+    with av.open(str(path), "w", format=container, options=options or {}) as out:
         vstream = None
         if video:
             vstream = out.add_stream("mpeg4", rate=10)
             vstream.width, vstream.height, vstream.pix_fmt = 64, 48, "yuv420p"
         astream = out.add_stream(codec, rate=rate)
-        astream.layout = "mono"
+        astream.layout = layout
         size = astream.codec_context.frame_size or 1024
-        for i in range(0, len(signal), size):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[None, i:i + size]), format="fltp",
-                                               layout="mono")
+        for i in range(0, planes.shape[1], size):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planes[:, i:i + size]), format="fltp",
+                                               layout=layout)
             frame.sample_rate, frame.pts = rate, i
             for packet in astream.encode(frame):
                 out.mux(packet)
         for packet in astream.encode(None):
             out.mux(packet)
         if vstream is not None:
-            for k in range(int(len(signal) / rate * 10)):
+            for k in range(int(planes.shape[1] / rate * 10)):
                 picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), (k * 8) % 256, np.uint8), format="rgb24")
                 picture.pts = k
                 for packet in vstream.encode(picture):
@@ -290,3 +295,151 @@ def test_to_mono_float32_refuses_what_would_be_silently_wrong(array: np.ndarray,
     assert str(err.value).startswith("utt7.npy: ")
     with pytest.raises(AudioError, match="target_rate must be a positive int"):
         to_mono_float32(np.zeros(100), 16000, 0)
+
+
+# ------------------------------------------------------------------------------- rates, channels, edges, handles
+
+
+def tone(seconds: float, rate: int, freq: float = 1000.0, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def peak_frequency(x: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / rate)[spectrum.argmax()])
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def test_44k_stereo_to_16k_keeps_frequency_amplitude_and_length(tmp_path: Path) -> None:
+    x = tone(4.0, 44100, freq=1000.0)
+    sf.write(tmp_path / "cd.wav", np.stack([x, x], axis=1), 44100, subtype="FLOAT")
+    with AudioReader() as reader:
+        for start, end in ((0.37, 1.71), (0.0, 0.5), (2.2, 4.0), (1.0001, 3.9999)):
+            out = reader.read(tmp_path / "cd.wav", start, end, 16000, segment_id="s1")
+            assert out.shape == (round((end - start) * 16000),) and out.dtype == np.float32
+            inner = out[800:-800]  # away from the file's own edges, where soxr sees zeros
+            assert peak_frequency(inner, 16000) == pytest.approx(1000.0, abs=16000 / len(inner))
+            assert rms(inner) == pytest.approx(0.5 / np.sqrt(2), rel=0.002)
+        t = np.arange(16000) / 16000 + 1.0  # a resampled read lies on the output grid from t = 0
+        np.testing.assert_allclose(reader.read(tmp_path / "cd.wav", 1.0, 2.0, 16000),
+                                   0.5 * np.sin(2 * np.pi * 1000 * t), atol=2e-3)
+
+
+@pytest.mark.parametrize("suffix, subtype", [("wav", "FLOAT"), ("flac", "PCM_24")])
+def test_opposite_channels_cancel_and_one_channel_halves(tmp_path: Path, suffix: str, subtype: str) -> None:
+    x = tone(2.0, 16000, freq=440.0)
+    sf.write(tmp_path / f"anti.{suffix}", np.stack([x, -x], axis=1), 16000, subtype=subtype)
+    sf.write(tmp_path / f"left.{suffix}", np.stack([x, np.zeros_like(x)], axis=1), 16000, subtype=subtype)
+    with AudioReader() as reader:
+        for rate in (16000, 8000):
+            assert np.abs(reader.read(tmp_path / f"anti.{suffix}", 0.2, 1.8, rate)).max() < 1e-6
+            left = reader.read(tmp_path / f"left.{suffix}", 0.2, 1.8, rate)
+            assert rms(left) == pytest.approx(0.25 / np.sqrt(2), rel=0.002)
+            assert np.abs(left).max() == pytest.approx(0.25, abs=2e-3)
+
+
+def test_stereo_aac_is_mixed_down(tmp_path: Path) -> None:
+    """PyAV's planar AAC frames are averaged over channels just like soundfile's interleaved ones."""
+    x = tone(3.0, 44100, freq=500.0)
+    path = write_av(tmp_path / "left.m4a", np.stack([x, np.zeros_like(x)]), 44100)
+    with AudioReader() as reader:
+        assert reader.info(path).channels == 2
+        out = reader.read(path, 1.0, 2.0, 16000)
+    assert rms(out) == pytest.approx(0.25 / np.sqrt(2), rel=0.03)
+    assert peak_frequency(out, 16000) == pytest.approx(500.0, abs=1.0)
+
+
+def test_stereo_44k_tone_burst_in_m4a_and_mp4_starts_on_time(tmp_path: Path) -> None:
+    """AAC priming (1024 samples) is removed through the edit list: the onset lands within 5 ms."""
+    x = burst(3.0, 44100, onset=1.25, freq=660.0)
+    for path in (write_av(tmp_path / "b.m4a", np.stack([x, x]), 44100),
+                 write_av(tmp_path / "b.mp4", np.stack([x, x]), 44100, video=True),
+                 write_av(tmp_path / "fast.m4a", np.stack([x, x]), 44100, options={"movflags": "faststart"})):
+        with AudioReader() as reader:
+            for start, end in ((1.0, 1.6), (0.0, 1.5), (1.2, 1.4), (0.05, 2.95)):
+                part = reader.read(path, start, end, 16000, segment_id="b1")
+                assert start + onset(part, 16000) == pytest.approx(1.25, abs=0.005), (path.name, start)
+
+
+def test_start_at_zero_and_end_at_the_end_in_every_reader(media: dict[str, Path]) -> None:
+    with AudioReader() as reader:
+        for key in ("wav", "flac", "ogg", "mp3", "m4a", "mp4"):
+            info = reader.info(media[key])
+            for rate in (16000, 8000, 44100):
+                out = reader.read(media[key], 0.0, info.duration, rate, segment_id="all")
+                assert out.shape == (round(info.duration * rate),), (key, rate)
+                assert rms(out[: rate // 2]) > 0.1 and rms(out[-rate // 2:]) > 0.1, (key, rate)  # no padded zeros
+
+
+def test_end_within_tolerance_is_zero_padded_when_resampling(tmp_path: Path) -> None:
+    path = tmp_path / "speech.wav"
+    sf.write(path, np.full(44100, 0.25, np.float32), 44100, subtype="FLOAT")  # 1.0 s
+    with AudioReader() as reader:
+        out = reader.read(path, 0.5, 1.0 + END_TOLERANCE - 0.001, 16000, segment_id="last")
+        assert out.shape == (round((0.5 + END_TOLERANCE - 0.001) * 16000),)
+        assert out[1000:7000] == pytest.approx(0.25, abs=1e-3) and np.all(out[8100:] == 0)
+        with pytest.raises(AudioError, match=r"Segment last \(0.5-1.06 s\) ends past the end of .*speech.wav "
+                                             r"\(1.0 s\)"):
+            reader.read(path, 0.5, 1.06, 16000, segment_id="last")
+
+
+def test_many_segments_of_one_file_share_one_open_handle(tmp_path: Path) -> None:
+    paths = [tmp_path / "long.flac", tmp_path / "other.wav"]
+    for path in paths:
+        sf.write(path, chirp(20.0, 16000), 16000)
+    with AudioReader() as reader:
+        for start in np.arange(0.0, 19.0, 0.5):
+            reader.read(paths[0], start, start + 0.7, 16000, segment_id=f"s{start}")
+        assert reader.open_files == (str(paths[0]),) and reader.files_opened == 1
+        reader.read(paths[1], 1.0, 2.0, 16000)
+        reader.read(paths[0], 3.0, 4.0, 16000)
+        assert reader.open_files == (str(paths[1]), str(paths[0]))  # least recently used first
+    assert reader.open_files == ()
+
+
+def test_truncated_files_are_refused_not_padded(tmp_path: Path) -> None:
+    """A file cut in half keeps its header's length: reading past the cut is an error, not silence."""
+    x = chirp(4.0, 16000)
+    for ext in ("mp3", "flac"):
+        sf.write(tmp_path / f"full.{ext}", x, 16000)
+        data = (tmp_path / f"full.{ext}").read_bytes()
+        (tmp_path / f"cut.{ext}").write_bytes(data[: len(data) // 2])
+    path = write_av(tmp_path / "full.m4a", x, 16000, options={"movflags": "faststart"})
+    (tmp_path / "cut.m4a").write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with AudioReader() as reader:
+        for ext in ("mp3", "flac", "m4a"):
+            cut = tmp_path / f"cut.{ext}"
+            assert reader.info(cut).duration == pytest.approx(4.0, abs=0.05)  # the header still says 4 s
+            assert rms(reader.read(cut, 0.2, 1.2, 16000, segment_id="early")) > 0.1
+            with pytest.raises(AudioError) as err:
+                reader.read(cut, 2.9, 3.5, 16000, segment_id="late")
+            msg = str(err.value)
+            assert str(cut) in msg and ("segment late" in msg or "(segment late)" in msg), msg
+            assert ("truncated" in msg and ("Fetch or export it again" in msg or "Convert it" in msg)), msg
+        with pytest.raises(AudioError, match=r"cut.mp3 ends at 1.\d+ s although its header says 4.0 s, so segment "
+                                             r"late \(2.9-3.5 s\) cannot be read: the file is truncated"):
+            reader.read(tmp_path / "cut.mp3", 2.9, 3.5, 16000, segment_id="late")
+
+
+@pytest.mark.parametrize("array", [np.ones(100, bool), np.ones(100, np.uint16), np.array(["a"] * 100),
+                                   np.ones(100, object)])
+def test_to_mono_float32_refuses_non_audio_dtypes(array: np.ndarray) -> None:
+    with pytest.raises(AudioError, match=rf"^clip.wav: samples of dtype {array.dtype} are not audio\. Pass "
+                                         "float32/float64 in \\[-1, 1\\] or int16/int32 PCM\\.$"):
+        to_mono_float32(array, 16000, 16000, source="clip.wav")
+
+
+def test_to_mono_float32_channel_layouts_and_integer_stereo() -> None:
+    x = tone(0.25, 16000, freq=440.0).astype(np.float64)
+    for layout in (np.stack([x, -x], 1), np.stack([x, -x], 0)):
+        assert np.abs(to_mono_float32(layout, 16000, 16000)).max() == 0
+    left = np.stack([x, np.zeros_like(x)], 0)
+    np.testing.assert_allclose(to_mono_float32(left, 16000, 16000), x / 2, atol=1e-7)
+    i32 = (np.stack([x, x], 1) * 2**31).astype(np.int32)
+    np.testing.assert_allclose(to_mono_float32(i32, 16000, 16000), x, atol=1e-7)
+    up = to_mono_float32((np.stack([x, x], 0) * 32767).astype(np.int16), 16000, 44100)
+    assert up.shape == (round(0.25 * 44100),) and rms(up[500:-500]) == pytest.approx(0.5 / np.sqrt(2), rel=0.01)

@@ -433,3 +433,57 @@ def test_parse_time() -> None:
     for bad in ("", None, True, "1:2:3:4", "ten", "00:00:60.0"):
         with pytest.raises(SegmentFileError, match="is not a time"):
             parse_time(bad, "x.csv, line 2, start")
+
+
+def test_csv_errors_name_the_line_a_multiline_row_starts_on(tmp_path: Path) -> None:
+    path = write(tmp_path / "ml.csv", 'id,start,end,text\ns1,0,1,"zwei\nZeilen"\n\ns2,3,2,"drei\nZeilen\nhier"\n')
+    with pytest.raises(SegmentFileError, match=r"ml.csv, line 5: Segment 's2' of recording 'ml': end \(2.0\) must be "
+                                               r"after start \(3.0\)\. Fix the reversed"):
+        ap.load_segments(path)
+    ok = write(tmp_path / "ok.csv", 'id,start,end,text\ns1,0,1,"zwei\nZeilen"\ns2,1,2,x\ns2,2,3,y\n')
+    with pytest.raises(SegmentFileError, match=r"duplicate segment ids: 's2' \(line 4, line 5\)"):
+        ap.load_segments(ok)
+
+
+def test_known_columns_repeated_in_another_case_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "case.csv", "Start,start,end\n1,2,3\n")
+    with pytest.raises(SegmentFileError, match=r"case.csv repeats the column\(s\) 'Start', 'start' in its header\. "
+                                               "Rename or remove the copies"):
+        ap.load_segments(path)
+
+
+def test_blank_speaker_and_language_cells_fall_back_to_the_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path / "b.csv", "start,end,speaker,language\n0,1,  ,\t\n1,2, Anna , de \n")
+    segs = ap.load_segments(path, speaker="Unbekannt", language="en")
+    assert [(s.speaker, s.language) for s in segs] == [("Unbekannt", "en"), ("Anna", "de")]
+    items = [{"start": 0, "end": 1, "speaker": " ", "language": None}, {"start": 1, "end": 2, "speaker": 7}]
+    assert [s.speaker for s in ap.load_segments(write(tmp_path / "b.json", json.dumps(items)))] == [None, "7"]
+
+
+@pytest.mark.parametrize("name, content, line", [
+    ("merged.srt", "1\n00:00:01,000 --> 00:00:02,000\nHallo\n2\n00:00:03,000 --> 00:00:04,000\nWelt\n", 5),
+    ("merged.vtt", "WEBVTT\n\n00:01.000 --> 00:02.000\nHallo\n00:03.000 --> 00:04.000\nWelt\n", 5),
+])
+def test_cues_without_a_blank_line_between_them_are_refused(tmp_path: Path, name: str, content: str,
+                                                             line: int) -> None:
+    """Without the blank line the second cue's timing would silently become text of the first."""
+    path = write(tmp_path / name, content)
+    with pytest.raises(SegmentFileError, match=rf"{name}, line {line}: a timing line inside the cue timed on line "
+                                               r"\d, so two cues would merge into one\. Insert a blank line"):
+        ap.load_segments(path)
+
+
+def test_openai_whisper_json_keeps_its_ids_and_extra_keys(tmp_path: Path) -> None:
+    data = {"text": " Hi. Ho.", "language": "en", "segments": [
+        {"id": 0, "seek": 0, "start": 0.0, "end": 1.0, "text": " Hi.", "tokens": [50364, 2421], "temperature": 0.0},
+        {"id": 1, "seek": 0, "start": 1.0, "end": 2.0, "text": " Ho.", "tokens": [3401], "temperature": 0.0}]}
+    segs = ap.load_segments(write(tmp_path / "w.json", json.dumps(data)))
+    assert [(s.id, s.text, s.language) for s in segs] == [("0", "Hi.", "en"), ("1", "Ho.", "en")]
+    assert segs[0].metadata == {"seek": 0, "tokens": [50364, 2421], "temperature": 0.0}
+
+
+def test_a_boolean_is_not_a_time(tmp_path: Path) -> None:
+    with pytest.raises(SegmentFileError, match=r"t.json, segment #1 \(segment t-0001\), start: True is not a time"):
+        ap.load_segments(write(tmp_path / "t.json", json.dumps([{"start": True, "end": 2}])))
+    with pytest.raises(SegmentFileError, match=r"x: an empty cell is not a time"):
+        parse_time("  ", "x")

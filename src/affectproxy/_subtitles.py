@@ -84,6 +84,13 @@ def read_cues(path: Path, text: str, vtt: bool) -> tuple[list[tuple[str, dict[st
             raise SegmentFileError(f"Segment table {path}, line {line_no}: cannot read the timing line "
                                    f"{lines[timing]!r}. Write it as '00:00:01.000 --> 00:00:03.500'.")
         payload = lines[timing + 1:]
+        merged = next((i for i, line in enumerate(payload) if _TIMING.match(line)), None)
+        if merged is not None:
+            raise SegmentFileError(
+                f"Segment table {path}, line {line_no + 1 + merged}: a timing line inside the cue timed on line "
+                f"{line_no}, so two cues would merge into one. Insert a blank line before the second cue (before "
+                "its number, if it has one)."
+            )
         fields: dict[str, Any] = {"start": match.group(1), "end": match.group(2), "text": _clean(payload)}
         if timing:
             fields["cue"] = " ".join(lines[:timing]).strip()

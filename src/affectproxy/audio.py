@@ -109,6 +109,24 @@ def _secs(t: float) -> str:
     return repr(round(float(t), 3))
 
 
+class _ShortFile(Exception):
+    """A decoder ran out of samples well before the length the file's header promises (a truncated file)."""
+
+    def __init__(self, available: int, exact: bool = True) -> None:
+        super().__init__(available)
+        self.available = available
+        self.exact = exact  # False: the data ends somewhere before ``available`` (nothing decoded after a seek)
+
+
+def _check_complete(available: int, wanted: int, rate: int, exact: bool = True) -> None:
+    """Raise :class:`_ShortFile` when data ends more than :data:`END_TOLERANCE` before ``wanted`` (samples).
+
+    Headers of MP3 and some streams estimate the length; a shortfall within the tolerance is padded with zeros.
+    """
+    if wanted - available > END_TOLERANCE * rate:
+        raise _ShortFile(available, exact)
+
+
 class _Source(Protocol):
     info: AudioInfo
     decoded: int
@@ -159,9 +177,12 @@ class _SoundFileSource:
                 self._f.seek(0)
             while (gap := r0 - self._f.tell()) > 0:
                 if len(self._frames(min(gap, _SKIP_CHUNK))) == 0:
+                    _check_complete(self._f.tell(), stop, self.info.sample_rate)
                     return out
         got = self._frames(stop - r0)
         out[: len(got)] = got
+        if len(got) < stop - r0:
+            _check_complete(r0 + len(got), stop, self.info.sample_rate)
         return out
 
     def close(self) -> None:
@@ -261,19 +282,25 @@ class _PyAVSource:
         self._pending = self._fill(out, r0, r1, self._pending, self._frames)
         return out
 
-    @staticmethod
-    def _fill(out: np.ndarray, r0: int, r1: int, head: tuple[int, np.ndarray] | None,
+    def _fill(self, out: np.ndarray, r0: int, r1: int, head: tuple[int, np.ndarray] | None,
               frames: Iterator[tuple[int, np.ndarray]]) -> tuple[int, np.ndarray] | None:
-        """Copy frames overlapping [r0, r1) into ``out``; returns the first frame not wholly consumed."""
-        item = head
+        """Copy frames overlapping [r0, r1) into ``out``; returns the first frame not wholly consumed.
+
+        Raises:
+            _ShortFile: the stream ended more than :data:`END_TOLERANCE` before ``min(r1, frames)``.
+        """
+        item, reached = head, r0
+        exact = head is not None
         while item is not None:
             pos, mono = item
-            lo, hi = max(pos, r0), min(pos + len(mono), r1)
+            reached = pos + len(mono)
+            lo, hi = max(pos, r0), min(reached, r1)
             if hi > lo:
                 out[lo - r0: hi - r0] = mono[lo - pos: hi - pos]
-            if pos + len(mono) >= r1:
+            if reached >= r1:
                 return item
             item = next(frames, None)
+        _check_complete(reached, min(r1, self.info.frames), self.info.sample_rate, exact)
         return None
 
     def close(self) -> None:
@@ -315,6 +342,7 @@ class AudioReader:
     Attributes:
         files_opened: how many times a file was opened (a file read 50 times counts once while it stays open).
         frames_decoded: source samples (per channel) decoded so far, margins and skipped samples included.
+        open_files: paths of the files open now, least recently used first.
 
     Examples:
         >>> import tempfile, numpy as np, soundfile as sf
@@ -338,7 +366,7 @@ class AudioReader:
         return self._decoded_closed + sum(h.decoded for h in self._handles.values())
 
     def _handle(self, path: str | os.PathLike[str], segment_id: str | None) -> _Source:
-        key = os.fspath(path)
+        key = os.path.abspath(os.fspath(path))
         handle = self._handles.get(key)
         if handle is not None:
             self._handles.move_to_end(key)
@@ -351,6 +379,18 @@ class AudioReader:
             self._decoded_closed += old.decoded
             old.close()
         return handle
+
+    @property
+    def open_files(self) -> tuple[str, ...]:
+        """Paths of the files open now, least recently used first (at most ``max_open``)."""
+        return tuple(self._handles)
+
+    def _forget(self, path: str | os.PathLike[str]) -> None:
+        """Close ``path``'s decoder after a failure, so that the next read starts from a fresh state."""
+        handle = self._handles.pop(os.fspath(path), None)
+        if handle is not None:
+            self._decoded_closed += handle.decoded
+            handle.close()
 
     def info(self, path: str | os.PathLike[str], *, segment_id: str | None = None) -> AudioInfo:
         """Sample rate, channels, length and format of ``path`` (opens it, or reuses the open handle).
@@ -415,9 +455,20 @@ class AudioReader:
             return self._read(src, start, end, int(sample_rate), n_out)
         except AudioError:
             raise
-        except Exception as exc:  # a decoder failing mid-file: corrupt data
+        except _ShortFile as exc:
+            self._forget(path)
+            ends = exc.available / info.sample_rate
+            where = "at" if exc.exact else "before"
+            raise AudioError(
+                f"Audio file {info.path} ends {where} {_secs(ends)} s although its header says "
+                f"{_secs(info.duration)} s, so segment {segment_id or '?'} ({_secs(start)}-{_secs(end)} s) cannot be "
+                f"read: the file is truncated. Fetch or export it again, or drop the segments after {_secs(ends)} s."
+            ) from None
+        except Exception as exc:  # a decoder failing mid-file: corrupt or truncated data
+            self._forget(path)
+            reason = str(exc).strip().rstrip(".") or type(exc).__name__
             raise AudioError(f"Cannot decode audio file {info.path}{_where(segment_id)} at {_secs(start)} s: "
-                             f"{exc}. {_convert_hint(info.path)}") from exc
+                             f"{reason}; the file is corrupt or truncated. {_convert_hint(info.path)}") from exc
 
     @staticmethod
     def _read(src: _Source, start: float, end: float, rate: int, n_out: int) -> np.ndarray:

@@ -76,7 +76,7 @@ def parse_time(value: Any, where: str = "<time>") -> float:
     if match and int(match.group(2)) < 60 and float(match.group(3).replace(",", ".")) < 60:
         hours, minutes, seconds = match.groups()
         return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds.replace(",", "."))
-    shown = "an empty cell" if not text else repr(value)
+    shown = repr(value) if text or isinstance(value, bool) else "an empty cell"
     raise SegmentFileError(f"{where}: {shown} is not a time. Write seconds (12.5) or HH:MM:SS.mmm (00:00:12.500).")
 
 
@@ -111,17 +111,22 @@ def _read_csv(path: Path, text: str, delimiter: str | None) -> _Rows:
             f"Segment table {path} has no {' or '.join(map(repr, missing))} column (columns: {', '.join(header)}). "
             "Name the time columns 'start' and 'end' (seconds, or HH:MM:SS.mmm)."
         )
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    # Known columns match in any letter case, so 'Start' and 'start' are the same column.
+    keys = [low if low in _KNOWN else orig for low, orig in zip(lowered, header, strict=True)]
+    dupes = sorted({h for h, k in zip(header, keys, strict=True) if keys.count(k) > 1})
     if dupes:
         raise SegmentFileError(f"Segment table {path} repeats the column(s) {', '.join(map(repr, dupes))} in its "
                                "header. Rename or remove the copies.")
-    keys = [low if low in _KNOWN else orig for low, orig in zip(lowered, header, strict=True)]
     rows: _Rows = []
     try:
-        for cells in reader:
+        while True:
+            first = reader.line_num + 1  # a quoted cell may span lines: name the line the row starts on
+            cells = next(reader, None)
+            if cells is None:
+                break
             if not any(c.strip() for c in cells):
                 continue
-            where = f"line {reader.line_num}"
+            where = f"line {first}"
             if len(cells) > len(keys):
                 raise SegmentFileError(
                     f"Segment table {path}, {where}: {len(cells)} cells but the header has {len(keys)} columns. "
@@ -212,6 +217,11 @@ def _default_recording(recording: Recording | str | None, audio: str | os.PathLi
     return Recording(rid, path)
 
 
+def _cell(value: Any) -> str | None:
+    """A cell as stripped text, None when empty or blank."""
+    return None if value is None else str(value).strip() or None
+
+
 def _build(path: Path, rows: _Rows, recordings: _Recordings, speaker: str | None,
            language: str | None) -> list[Segment]:
     segments: list[Segment] = []
@@ -238,8 +248,8 @@ def _build(path: Path, rows: _Rows, recordings: _Recordings, speaker: str | None
             segments.append(Segment(
                 sid, rec, times[0], times[1],
                 text="" if text is None else str(text).strip(),
-                speaker=str(fields["speaker"]).strip() if fields.get("speaker") not in (None, "") else speaker,
-                language=str(fields["language"]).strip() if fields.get("language") not in (None, "") else language,
+                speaker=_cell(fields.get("speaker")) or speaker,
+                language=_cell(fields.get("language")) or language,
                 metadata=metadata,
             ))
         except InvalidSegmentError as exc:
@@ -302,7 +312,8 @@ def load_segments(
 
     Raises:
         SegmentFileError: the file is missing, empty, unreadable or of unknown format; a time is not a time; the
-            start/end columns are missing; times are negative, NaN or reversed; ids repeat. The message names the
+            start/end columns are missing; times are negative, NaN or reversed; ids repeat; two SRT/VTT cues
+            lack the blank line between them. The message names the
             file, the line and segment id, the value and the fix. (A subclass of ``InvalidSegmentError``.)
 
     Examples:
