@@ -13,9 +13,9 @@ import pytest
 
 import affectproxy as ap
 from affectproxy.errors import AffectProxyError, AudioError
+from affectproxy.hashing import file_sha256 as sha256_file
 from affectproxy.testing import check_evaluator, synthetic_signal
 from affectproxy_wav2vec2 import Wav2Vec2Evaluator
-from affectproxy_wav2vec2.checkpoint import sha256_file
 from affectproxy_wav2vec2.inference import windows
 
 LENGTHS = (0.5, 1.3, 2.0, 0.9, 3.1, 1.31, 0.03)  # seven lengths, one of them at the 25 ms minimum

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import hashlib
 import io
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from affectproxy.errors import AffectProxyError
+from affectproxy.hashing import file_sha256
 from affectproxy_emotion2vec.locate import ModelFiles
 
 if TYPE_CHECKING:
@@ -52,15 +51,6 @@ def read_tokens(path: Path) -> list[str]:
     if not tokens:
         raise CheckpointError(f"{path} holds no labels; it needs one label per line (e.g. '生气/angry').")
     return tokens
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _safe_conv_spec(spec: Any, config: Path) -> str:
@@ -233,15 +223,10 @@ def checkpoint_fingerprint(files: ModelFiles) -> dict[str, str]:
     out = {}
     for name, path in (("weights_sha256", files.checkpoint), ("config_sha256", files.config),
                        ("labels_sha256", files.tokens)):
-        st = os.stat(path)
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-        if key not in _HASHES:
-            _HASHES[key] = sha256_file(path)
-        out[name] = _HASHES[key]
+        out[name] = file_sha256(path)
     return out
 
 
-_HASHES: dict[tuple[str, int, int], str] = {}
 
 __all__ = [
     "CheckpointError",
@@ -253,5 +238,4 @@ __all__ = [
     "normalise_label",
     "read_model_conf",
     "read_tokens",
-    "sha256_file",
 ]

@@ -146,18 +146,11 @@ class Emotion2vecEvaluator:
     def _load(self) -> Any:
         if self._runner is not None:
             return self._runner
-        import torch
 
         from affectproxy_emotion2vec.checkpoint import build_model, min_samples
         from affectproxy_emotion2vec.inference import Runner, resolve_device
 
-        device = resolve_device(self.device)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise AffectProxyError(
-                f"Evaluator {self.name!r}: device={self.device!r} but this torch ({torch.__version__}) has no CUDA. "
-                "Install a CUDA build (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128) "
-                "or pass device='auto'."
-            )
+        device = resolve_device(self.device, evaluator=self.name)
         model, conf, _tokens = build_model(self.files())
         labels = self.labels()
         if model.proj is None:

@@ -17,31 +17,7 @@ from typing import Any
 
 import numpy as np
 
-
-def resolve_device(device: str | None) -> str:
-    """``"auto"``/None -> ``cuda`` if available, then ``mps``, then ``cpu``; anything else is returned as given."""
-    import torch
-
-    if device not in (None, "auto"):
-        return str(device)
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-_DTYPES = {"float32": None, "fp32": None, "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16",
-           "fp16": "float16"}
-
-
-def autocast_dtype(dtype: str | None) -> str | None:
-    """Normalise the ``dtype`` option: None for float32, else ``"bfloat16"`` or ``"float16"``."""
-    key = "float32" if dtype is None else str(dtype).lower().replace("torch.", "")
-    if key not in _DTYPES:
-        raise ValueError(f"dtype must be one of float32, bfloat16 (bf16), float16 (fp16); got {dtype!r}.")
-    return _DTYPES[key]
+from affectproxy.devices import autocast_dtype, resolve_device
 
 
 def _autocast(device: str, dtype: str | None) -> AbstractContextManager[Any]:

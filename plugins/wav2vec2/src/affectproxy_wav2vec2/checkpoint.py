@@ -8,17 +8,16 @@ directory or a Hugging Face hub id, resolved through the local hub cache (and do
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import threading
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 from affectproxy.errors import AffectProxyError
+from affectproxy.hashing import file_sha256
 
 Kind = Literal["dimensional", "categorical"]
 
@@ -230,29 +229,9 @@ def inspect(model: str, *, download: bool = True, kind: str = "auto") -> Checkpo
     return CheckpointInfo(model, path, config, preprocessor, names, detected if kind == "auto" else kind)  # type: ignore[arg-type]
 
 
-_HASHES: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, streamed, cached by (path, mtime, size)."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    with _HASH_LOCK:
-        if key in _HASHES:
-            return _HASHES[key]
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    with _HASH_LOCK:
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
-
-
 def weights_hashes(info: CheckpointInfo) -> dict[str, str]:
     """File name -> sha256 for every weight file (and the shard index, if any)."""
-    return {name: sha256_file(info.path / name) for name in info.weights}
+    return {name: file_sha256(info.path / name) for name in info.weights}
 
 
 __all__ = [
@@ -265,6 +244,5 @@ __all__ = [
     "is_cached",
     "labels_of",
     "resolve",
-    "sha256_file",
     "weights_hashes",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from affectproxy.circumplex import DEFAULT_TABLE, CircumplexTable, get_table
+from affectproxy.devices import autocast_dtype
 from affectproxy.errors import AffectProxyError, AudioError
 from affectproxy.model import Dimension, EmotionEstimate, Segment
 from affectproxy_wav2vec2.checkpoint import DEFAULT_MODEL, DIMENSIONAL_LABELS, CheckpointInfo, inspect, weights_hashes
@@ -89,8 +90,6 @@ class Wav2Vec2Evaluator:
     ) -> None:
         if kind not in ("auto", "dimensional", "categorical"):
             raise ValueError(f"wav2vec2: kind must be 'auto', 'dimensional' or 'categorical', got {kind!r}.")
-        if dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"wav2vec2: dtype must be 'float32', 'bfloat16' or 'float16', got {dtype!r}.")
         if not (isinstance(max_window_seconds, (int, float)) and max_window_seconds >= 1.0):
             raise ValueError(f"wav2vec2: max_window_seconds must be >= 1, got {max_window_seconds!r}.")
         if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
@@ -101,7 +100,7 @@ class Wav2Vec2Evaluator:
         self.model = str(model)
         self.kind = kind
         self.device = device
-        self.dtype = dtype
+        self.dtype = autocast_dtype(dtype) or "float32"  # accepts bf16/fp16 aliases like emotion2vec
         self.max_window_seconds = float(max_window_seconds)
         self.max_batch = max_batch
         self.max_batch_seconds = float(max_batch_seconds)
@@ -161,7 +160,7 @@ class Wav2Vec2Evaluator:
 
     def fingerprint(self) -> dict[str, Any]:
         """Model id, kind, config and weight hashes, output-changing options and the output version."""
-        from affectproxy_wav2vec2.checkpoint import sha256_file
+        from affectproxy.hashing import file_sha256 as sha256_file
 
         info = self.info
         fp: dict[str, Any] = {

@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 import torch
 
-from affectproxy.errors import AffectProxyError
+from affectproxy.devices import resolve_device
 from affectproxy_wav2vec2.checkpoint import CheckpointInfo
 from affectproxy_wav2vec2.modeling import Wav2Vec2DimensionalModel, load_model
 
@@ -31,22 +31,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def pick_device(device: str) -> torch.device:
-    """``"auto"``: cuda, then mps, then cpu; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise AffectProxyError(f"wav2vec2: device={device!r} is not a torch device ({exc}). Use 'auto', 'cpu', "
-                               "'cuda', 'cuda:1' or 'mps'.") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AffectProxyError("wav2vec2: device='cuda' but torch sees no CUDA GPU (a CPU build of torch?). "
-                               "Install a CUDA build of torch, or use device='auto'.")
-    return dev
+    """``"auto"``: cuda, then mps, then cpu; anything else is checked (see affectproxy.devices)."""
+    return torch.device(resolve_device(device, evaluator="wav2vec2"))
 
 
 @attrs.frozen
