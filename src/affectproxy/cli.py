@@ -65,7 +65,9 @@ def evaluators() -> None:
             click.echo(f"{'BROKEN':<{width}}  {r.plugin}: {r.reason}")
             continue
         status = "ready" if r.can_run else ("missing: " + r.reason if not r.installed else "cannot run: " + r.reason)
-        click.echo(f"{r.name:<{width}}  {r.summary}\n{'':<{width}}  -> {status}")
+        pad = " " * (width + 2)
+        click.echo(f"{r.name:<{width}}  {r.summary}")
+        click.echo(click.wrap_text(f"-> {status}", width=110, initial_indent=pad, subsequent_indent=pad + "   "))
 
 
 @main.command()
