@@ -17,7 +17,7 @@ color:#222;line-height:1.45}
 h1{font-size:1.6em;border-bottom:2px solid #4a6fa5;padding-bottom:.2em}
 h2{font-size:1.2em;margin-top:1.8em;color:#1f3b64}
 table{border-collapse:collapse;font-size:.82em;margin:.6em 0}th,td{padding:.25em .6em;border-bottom:1px solid #ddd;
-text-align:right}th{background:#eef2f8;position:sticky;top:0}td.l,th.l{text-align:left}tr.sig td{font-weight:600}
+text-align:right}th{background:#eef2f8;position:sticky;top:0}td.l,th.l{text-align:left}td.note{min-width:18em;color:#8a5a00;font-weight:400}tr.sig td{font-weight:600}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}.note{color:#666;font-size:.9em}
 ul.notes{background:#fff8e5;border-left:4px solid #e0b040;padding:.5em 1.5em}.scroll{overflow-x:auto}
 """
@@ -41,8 +41,8 @@ def _html_table(frame: pd.DataFrame, highlight: pd.Series | None = None) -> str:
     body = []
     for k, (_, row) in enumerate(frame.iterrows()):
         cls = ' class="sig"' if highlight is not None and bool(highlight.iloc[k]) else ""
-        cells = "".join(f'<td class="{"l" if c in _TEXT_COLUMNS else ""}">{_fmt(row[c], c)}</td>'
-                        for c in frame.columns)
+        cells = "".join(f'<td class="{"l note" if c == "note" else "l" if c in _TEXT_COLUMNS else ""}">'
+                        f"{_fmt(row[c], c)}</td>" for c in frame.columns)
         body.append(f"<tr{cls}>{cells}</tr>")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 

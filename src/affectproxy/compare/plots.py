@@ -105,7 +105,7 @@ def forest(table: pd.DataFrame) -> Figure:
     level = float(table["ci_level"].iloc[0]) if "ci_level" in table and n else 0.95
     ax.set_xlabel(f"r with {level:.0%} interval")
     if n:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
     return fig
 
 
