@@ -17,7 +17,8 @@ color:#222;line-height:1.45}
 h1{font-size:1.6em;border-bottom:2px solid #4a6fa5;padding-bottom:.2em}
 h2{font-size:1.2em;margin-top:1.8em;color:#1f3b64}
 table{border-collapse:collapse;font-size:.82em;margin:.6em 0}th,td{padding:.25em .6em;border-bottom:1px solid #ddd;
-text-align:right}th{background:#eef2f8;position:sticky;top:0}td.l,th.l{text-align:left}td.note{min-width:18em;color:#8a5a00;font-weight:400}tr.sig td{font-weight:600}
+text-align:right}th{background:#eef2f8;position:sticky;top:0}td.l,th.l{text-align:left}tr.sig td{font-weight:600}
+td.note{min-width:18em;color:#8a5a00}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}.note{color:#666;font-size:.9em}
 ul.notes{background:#fff8e5;border-left:4px solid #e0b040;padding:.5em 1.5em}.scroll{overflow-x:auto}
 """
