@@ -88,3 +88,22 @@ log = "{log}"
     assert len(rerun_ids) == len(set(rerun_ids))
     assert before | set(rerun_ids) == {f"s{i}" for i in range(n)}
     assert _done(store) == {f"s{i}" for i in range(n)}
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path: Path, make_distribution) -> None:
+    site = make_distribution(tmp_path / "site", "affectproxy-slowlog", {"slowlog": "slowlog_plugin"},
+                             {"slowlog_plugin": PLUGIN})
+    (tmp_path / "segments.csv").write_text("id,start,end\n" + "".join(f"s{i},{i},{i + 1}\n" for i in range(50)))
+    (tmp_path / "study.toml").write_text(f'[study]\nsegments = "segments.csv"\nstore = "s.sqlite"\n'
+                                         f'[[evaluators]]\ntype = "slowlog"\nlog = "{tmp_path / "log"}"\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.Popen([sys.executable, "-m", "affectproxy.cli", "run", str(tmp_path / "study.toml"),
+                              "--no-progress"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_done(tmp_path / "s.sqlite")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert "Interrupted. Every finished estimate is in the store" in err and "Traceback" not in err
+    assert len(_done(tmp_path / "s.sqlite")) >= 2

@@ -29,6 +29,10 @@ def _friendly(func: F) -> F:
             except AffectProxyError as exc:
                 click.echo(f"Error: {exc}", err=True)
                 sys.exit(1)
+            except KeyboardInterrupt:
+                click.echo("\nInterrupted. Every finished estimate is in the store; run the same command again to "
+                           "resume.", err=True)
+                sys.exit(130)
             finally:
                 for w in caught:
                     if issubclass(w.category, (UserWarning, RuntimeWarning)) and "affectproxy" in w.filename:
