@@ -33,7 +33,7 @@ def affectproxy_evaluators() -> Iterator[ap.EvaluatorSpec]:
         name="wav2vec2",
         factory=_make,
         summary="wav2vec 2.0 speech emotion (audeering arousal/dominance/valence, or categorical heads)",
-        requires=("transformers", "torch"),  # type: ignore[arg-type]  # attrs converter=tuple
+        requires=("transformers", "torch"),
         extra="pip install affectproxy-wav2vec2",
         check=check,
     )
