@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import affectproxy as ap
 from affectproxy import AudioError
 from affectproxy.audio import END_TOLERANCE, AudioInfo, AudioReader, to_mono_float32
 
@@ -443,3 +444,20 @@ def test_to_mono_float32_channel_layouts_and_integer_stereo() -> None:
     np.testing.assert_allclose(to_mono_float32(i32, 16000, 16000), x, atol=1e-7)
     up = to_mono_float32((np.stack([x, x], 0) * 32767).astype(np.int16), 16000, 44100)
     assert up.shape == (round(0.25 * 44100),) and rms(up[500:-500]) == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
+
+
+def test_segment_samples_is_the_one_guard_evaluators_share() -> None:
+    from affectproxy.audio import segment_samples
+
+    rec = ap.Recording("r")
+    ok = segment_samples(ap.Segment("a", rec, 0, 1, audio=np.array([[0], [16384]], np.int16)), evaluator="e2v",
+                         sample_rate=16000)
+    assert ok.dtype == np.float32 and ok.tolist() == [0.0, 0.5]
+    cases = [(None, "has no audio"), (np.zeros((800, 2), np.float32), r"shape \(800, 2\).*Mix down"),
+             (np.array([0.1, np.inf] * 400), "NaN or infinite"), (np.zeros(10, np.float32), "at least 400"),
+             (np.array(["x"] * 800), "not a number type")]
+    for audio, message in cases:
+        with pytest.raises(ap.AudioError, match=message) as err:
+            segment_samples(ap.Segment("s9", rec, 0, 1, audio=audio), evaluator="e2v", sample_rate=16000,
+                            min_samples=400)
+        assert "Segment 's9'" in str(err.value) and "(e2v)" in str(err.value)

@@ -581,4 +581,39 @@ def to_mono_float32(array: Any, sample_rate: int, target_rate: int, *, source: s
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
-__all__ = ["END_TOLERANCE", "RESAMPLE_MARGIN", "AudioInfo", "AudioReader", "to_mono_float32"]
+
+def segment_samples(segment: Any, *, evaluator: str, sample_rate: int, min_samples: int = 1) -> np.ndarray:
+    """The float32 mono samples an evaluator may use from ``segment.audio``, refusing what a model would misread.
+
+    The core fills ``Segment.audio`` as float32 mono at the evaluator's rate; this guards evaluators called
+    directly with hand-filled audio. Integer PCM is scaled to [-1, 1) and float64 is cast (funasr raises on
+    both); ``(n, 1)``/``(1, n)`` count as mono; several channels are refused, never flattened (funasr would
+    interleave them into one garbled signal); NaN/inf and too-short input are refused.
+
+    Raises:
+        AudioError: no audio, several channels, not numbers, NaN/inf, or fewer than ``min_samples`` samples;
+            the message names the segment, the evaluator and the fix.
+    """
+    where = f"Segment {segment.id!r} of recording {segment.recording.id!r} ({evaluator})"
+    if segment.audio is None:
+        raise AudioError(f"{where} has no audio. Run it through affectproxy.evaluate(), which fills Segment.audio "
+                         f"({sample_rate} Hz mono float32), or fill it yourself.")
+    a = np.asarray(segment.audio)
+    if a.ndim > 1 and sum(n > 1 for n in a.shape) <= 1:
+        a = a.reshape(-1)
+    if a.ndim != 1:
+        raise AudioError(f"{where} has audio of shape {a.shape}; {evaluator} needs mono (n_samples,), and a model "
+                         "may silently flatten channels into one garbled signal. Mix down first: the core does "
+                         "when it reads a file, or use affectproxy.audio.to_mono_float32.")
+    if a.dtype.kind not in "iuf":
+        raise AudioError(f"{where}: audio dtype {a.dtype} is not a number type; pass float32 samples in [-1, 1].")
+    a = _scale(a)
+    if not np.isfinite(a).all():
+        raise AudioError(f"{where}: audio holds NaN or infinite samples; check the decoder or the file.")
+    if a.size < min_samples:
+        raise AudioError(f"{where} has {a.size} samples ({a.size / sample_rate:.4f} s), shorter than the "
+                         f"{min_samples} samples {evaluator} needs (at least {min_samples} at {sample_rate} Hz); "
+                         "merge or drop the segment.")
+    return a
+
+__all__ = ["END_TOLERANCE", "RESAMPLE_MARGIN", "AudioInfo", "AudioReader", "segment_samples", "to_mono_float32"]

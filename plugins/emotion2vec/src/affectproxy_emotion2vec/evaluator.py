@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from affectproxy.audio import segment_samples
 from affectproxy.circumplex import DEFAULT_TABLE, CircumplexTable, get_table
-from affectproxy.errors import AffectProxyError, AudioError
+from affectproxy.errors import AffectProxyError
 from affectproxy.model import Dimension, EmotionEstimate, Segment
 from affectproxy_emotion2vec.checkpoint import normalise_label, read_tokens
 from affectproxy_emotion2vec.locate import DEFAULT_MODEL, ModelFiles, looks_like_path, resolve
@@ -190,32 +191,7 @@ class Emotion2vecEvaluator:
 
     # --- evaluation ----------------------------------------------------------------------------------------------
     def _audio(self, seg: Segment) -> np.ndarray:
-        audio = seg.audio
-        where = f"Segment {seg.id!r} of recording {seg.recording.id!r}"
-        if audio is None:
-            raise AudioError(f"{where} has no audio; the core fills Segment.audio (16 kHz mono float32) first.")
-        a = np.asarray(audio)
-        if a.ndim > 1 and sum(s > 1 for s in a.shape) <= 1:
-            a = a.reshape(-1)
-        if a.ndim != 1:
-            raise AudioError(
-                f"{where}: audio has shape {a.shape}; emotion2vec needs mono (funasr would silently flatten the "
-                "channels into one garbled signal). Mix down first: the core does, or pass audio.mean(axis=1)."
-            )
-        if np.issubdtype(a.dtype, np.integer):
-            a = a.astype(np.float32) / float(np.iinfo(a.dtype).max + 1)
-        elif np.issubdtype(a.dtype, np.floating):
-            a = a.astype(np.float32, copy=False)
-        else:
-            raise AudioError(f"{where}: audio dtype {a.dtype} is not a number type; pass float32 samples in [-1, 1].")
-        if not np.isfinite(a).all():
-            raise AudioError(f"{where}: audio holds NaN or infinite samples; check the decoder or the file.")
-        if a.size < self._min_samples:
-            raise AudioError(
-                f"{where}: {a.size} samples ({a.size / SAMPLE_RATE:.4f} s) is shorter than the {self._min_samples} "
-                f"samples ({self._min_samples / SAMPLE_RATE:.3f} s) emotion2vec needs; merge or drop the segment."
-            )
-        return a
+        return segment_samples(seg, evaluator=self.name, sample_rate=SAMPLE_RATE, min_samples=self._min_samples)
 
     def _pieces(self, n: int, span: float) -> list[tuple[int, int]]:
         """Sample ranges of equal chunks of at most ``span`` seconds covering ``n`` samples."""

@@ -29,6 +29,7 @@ import attrs
 import numpy as np
 
 import affectproxy as ap
+from affectproxy.audio import segment_samples
 from affectproxy_prosody.features import AROUSAL_CUES, FEATURES, Extractor, named_features, window_cues
 
 #: Bump when the numbers this evaluator produces change for the same input.
@@ -169,14 +170,12 @@ class ProsodyEvaluator:
         The core hands whole groups; called directly with a mix, segments are grouped here the same way.
 
         Raises:
-            ValueError: a segment without audio.
+            AudioError: a segment without usable audio (a ValueError).
         """
         functionals, features = [], []
         for seg in segments:
-            if seg.audio is None:
-                raise ValueError(f"prosody: segment {seg.id!r} has no audio; the core fills Segment.audio "
-                                 "(or set it to float32 mono samples at 16 kHz).")
-            f = self._extractor.functionals(np.asarray(seg.audio, dtype=np.float32), self.sample_rate)
+            samples = segment_samples(seg, evaluator=self.name, sample_rate=self.sample_rate)
+            f = self._extractor.functionals(samples, self.sample_rate)
             functionals.append(f)
             features.append(named_features(f))
         keys = [self._key(s) for s in segments]
@@ -196,8 +195,9 @@ class ProsodyEvaluator:
         return out
 
     def _track(self, seg: ap.Segment, stats: GroupStats) -> dict[str, np.ndarray]:
-        assert self.window is not None and self.hop is not None and seg.audio is not None
-        times, loudness, f0 = self._extractor.llds(np.asarray(seg.audio, dtype=np.float32), self.sample_rate)
+        assert self.window is not None and self.hop is not None
+        samples = segment_samples(seg, evaluator=self.name, sample_rate=self.sample_rate)
+        times, loudness, f0 = self._extractor.llds(samples, self.sample_rate)
         centres, cues = window_cues(times, loudness, f0, self.window, self.hop, seg.duration)
         track = []
         for c in cues:

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from affectproxy.audio import segment_samples
 from affectproxy.circumplex import DEFAULT_TABLE, CircumplexTable, get_table
 from affectproxy.devices import autocast_dtype
-from affectproxy.errors import AffectProxyError, AudioError
+from affectproxy.errors import AffectProxyError
 from affectproxy.model import Dimension, EmotionEstimate, Segment
 from affectproxy_wav2vec2.checkpoint import DEFAULT_MODEL, DIMENSIONAL_LABELS, CheckpointInfo, inspect, weights_hashes
 
@@ -199,25 +200,8 @@ class Wav2Vec2Evaluator:
             return self._runner
 
     def _audio(self, seg: Segment) -> np.ndarray:
-        audio = seg.audio
-        where = f"segment {seg.id!r} of recording {seg.recording.id!r}"
-        if audio is None:
-            raise AudioError(f"wav2vec2: {where} has no audio. Run through affectproxy.evaluate(), which fills "
-                             "Segment.audio, or pass audio=<float32 mono array at 16 kHz>.")
-        audio = np.asarray(audio)
-        if audio.ndim != 1:
-            raise AudioError(f"wav2vec2: {where} has audio of shape {audio.shape}; expected mono (n_samples,). "
-                             "Mix down to mono first (the core does this when it reads the file).")
-        if not np.issubdtype(audio.dtype, np.floating):
-            raise AudioError(f"wav2vec2: {where} has {audio.dtype} audio; expected float32 in [-1, 1]. Convert "
-                             "int16 PCM with audio.astype(np.float32) / 32768.")
-        min_samples = self.info.receptive_field
-        if audio.size < min_samples:
-            raise AudioError(f"wav2vec2: {where} has {audio.size} samples; the model needs at least {min_samples} "
-                             f"({min_samples / SAMPLE_RATE * 1000:.0f} ms at 16 kHz). Merge or drop the segment.")
-        if not np.all(np.isfinite(audio)):
-            raise AudioError(f"wav2vec2: {where} contains NaN or infinite samples. Check the audio file.")
-        return audio.astype(np.float32, copy=False)
+        return segment_samples(seg, evaluator=self.name, sample_rate=SAMPLE_RATE,
+                               min_samples=self.info.receptive_field)
 
     def evaluate(self, segments: Sequence[Segment]) -> list[EmotionEstimate]:
         """One estimate per segment, in order; batched results equal one-at-a-time results.
