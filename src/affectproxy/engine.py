@@ -78,6 +78,39 @@ def _failure(ev: Evaluator, fp: str, seg: Segment, exc: BaseException) -> Failur
     return Failure(seg.id, ev.name, fp, type(exc).__name__, msg)
 
 
+def check_estimate(ev: Evaluator, seg: Segment, est: Any) -> None:
+    """Raise EvaluatorOutputError unless ``est`` is an EmotionEstimate for ``seg`` whose values are declared
+    dimensions of ``ev``, finite and within their ranges (the engine and ``check_evaluator`` both use this)."""
+    if not isinstance(est, EmotionEstimate):
+        raise EvaluatorOutputError(f"{ev.name!r} returned {type(est).__name__} for {_where(seg)}, "
+                                   "not an EmotionEstimate.")
+    if est.segment_id != seg.id:
+        raise EvaluatorOutputError(
+            f"{ev.name!r} returned an estimate for segment {est.segment_id!r} where {seg.id!r} was "
+            "expected: evaluate() must return one estimate per segment, in order."
+        )
+    dims = {d.name: d for d in ev.dimensions}
+    for name, value in est.values.items():
+        dim = dims.get(name)
+        if dim is None:
+            raise EvaluatorOutputError(
+                f"{ev.name!r} returned dimension {name!r} for {_where(seg)}, which it does not declare "
+                f"(declared: {', '.join(dims)})."
+            )
+        if not math.isfinite(value):
+            raise EvaluatorOutputError(
+                f"{ev.name!r} returned {name}={value} for {_where(seg)}. An evaluator must leave a "
+                "dimension out rather than return NaN/inf; check the segment's audio (silence? clipping?)."
+            )
+        if not (dim.low - _RANGE_SLACK <= value <= dim.high + _RANGE_SLACK):
+            raise EvaluatorOutputError(
+                f"{ev.name!r} returned {name}={value} for {_where(seg)}, outside its declared range "
+                f"[{dim.low}, {dim.high}]."
+            )
+    if est.categories is not None and not all(math.isfinite(p) for p in est.categories.values()):
+        raise EvaluatorOutputError(f"{ev.name!r} returned a non-finite category probability for {_where(seg)}.")
+
+
 @attrs.define
 class _Run:
     ev: Evaluator
@@ -109,32 +142,7 @@ class _Run:
         return attrs.evolve(seg, audio=audio)
 
     def validate(self, seg: Segment, est: Any) -> EmotionEstimate:
-        if not isinstance(est, EmotionEstimate):
-            raise EvaluatorOutputError(f"{self.ev.name!r} returned {type(est).__name__} for {_where(seg)}, "
-                                       "not an EmotionEstimate.")
-        if est.segment_id != seg.id:
-            raise EvaluatorOutputError(
-                f"{self.ev.name!r} returned an estimate for segment {est.segment_id!r} where {seg.id!r} was "
-                "expected: evaluate() must return one estimate per segment, in order."
-            )
-        dims = {d.name: d for d in self.ev.dimensions}
-        for name, value in est.values.items():
-            dim = dims.get(name)
-            if dim is None:
-                raise EvaluatorOutputError(
-                    f"{self.ev.name!r} returned dimension {name!r} for {_where(seg)}, which it does not declare "
-                    f"(declared: {', '.join(dims)})."
-                )
-            if not math.isfinite(value):
-                raise EvaluatorOutputError(
-                    f"{self.ev.name!r} returned {name}={value} for {_where(seg)}. An evaluator must leave a "
-                    "dimension out rather than return NaN/inf; check the segment's audio (silence? clipping?)."
-                )
-            if not (dim.low - _RANGE_SLACK <= value <= dim.high + _RANGE_SLACK):
-                raise EvaluatorOutputError(
-                    f"{self.ev.name!r} returned {name}={value} for {_where(seg)}, outside its declared range "
-                    f"[{dim.low}, {dim.high}]."
-                )
+        check_estimate(self.ev, seg, est)
         return attrs.evolve(est, evaluator=self.ev.name, fingerprint=self.fp)
 
     def call(self, batch: Sequence[Segment]) -> list[EmotionEstimate]:
@@ -277,4 +285,4 @@ def evaluate(
             db.close()
 
 
-__all__ = ["check_unique_ids", "evaluate"]
+__all__ = ["check_estimate", "check_unique_ids", "evaluate"]

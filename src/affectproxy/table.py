@@ -18,13 +18,13 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from affectproxy.errors import EvaluatorOutputError, SegmentFileError
+from affectproxy.hashing import file_sha256
 from affectproxy.model import Dimension, EmotionEstimate, Segment
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class TableEvaluator:
         return tuple(dims)
 
     def fingerprint(self) -> dict[str, Any]:
-        digest = hashlib.sha256(self.path.read_bytes()).hexdigest() if self.path.exists() else None
+        digest = file_sha256(self.path) if self.path.exists() else None
         return {
             "evaluator": "table",
             "file": self.path.name,

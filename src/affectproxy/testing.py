@@ -11,7 +11,6 @@ Examples:
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from affectproxy.errors import EvaluatorOutputError
 from affectproxy.evaluator import Evaluator
 from affectproxy.model import Dimension, EmotionEstimate, Recording, Segment
 from affectproxy.store import fingerprint_hash
@@ -69,23 +69,17 @@ def _fail(ev: Evaluator, what: str) -> AssertionError:
 
 
 def _check_estimates(ev: Evaluator, segs: Sequence[Segment], out: object) -> list[EmotionEstimate]:
+    from affectproxy.engine import check_estimate
+
     if not isinstance(out, list) or len(out) != len(segs):
         raise _fail(ev, f"evaluate() must return a list of {len(segs)} estimates, got {out!r:.200}")
-    dims = {d.name: d for d in ev.dimensions}
     for seg, est in zip(segs, out, strict=True):
-        if not isinstance(est, EmotionEstimate):
-            raise _fail(ev, f"evaluate() returned {type(est).__name__}, not EmotionEstimate")
-        if est.segment_id != seg.id:
-            raise _fail(ev, f"estimate for {est.segment_id!r} where {seg.id!r} was expected (order must be kept)")
+        try:
+            check_estimate(ev, seg, est)
+        except EvaluatorOutputError as exc:
+            raise _fail(ev, str(exc)) from exc
         if est.evaluator != ev.name:
             raise _fail(ev, f"estimate.evaluator is {est.evaluator!r}, expected the instance name {ev.name!r}")
-        if set(est.values) - set(dims):
-            raise _fail(ev, f"undeclared dimensions {sorted(set(est.values) - set(dims))}")
-        for k, v in est.values.items():
-            if not math.isfinite(v) or not dims[k].contains(v):
-                raise _fail(ev, f"{k}={v} on {seg.id} is not finite or outside [{dims[k].low}, {dims[k].high}]")
-        if est.categories is not None and not all(math.isfinite(p) for p in est.categories.values()):
-            raise _fail(ev, f"non-finite category probability on {seg.id}")
     if not any(est.values for est in out):
         raise _fail(ev, "returned no values at all")
     return out
