@@ -184,14 +184,17 @@ class Registry:
     def missing(self, spec: EvaluatorSpec) -> tuple[str, ...]:
         return tuple(r for r in spec.requires if not _importable(r))
 
+    @staticmethod
+    def _fix(spec: EvaluatorSpec, missing: tuple[str, ...]) -> str:
+        return spec.extra or f"pip install {' '.join(missing)}"
+
     def info(self, name: str) -> EvaluatorInfo:
         spec = self.spec(name)
         missing = self.missing(spec)
         if missing:
-            fix = spec.extra or f"pip install {' '.join(missing)}"
             return EvaluatorInfo(
                 spec.name, spec.summary, self._owners[name], False, missing, spec.extra, False,
-                f"missing {', '.join(missing)}: {fix}",
+                f"missing {', '.join(missing)}: {self._fix(spec, missing)}",
             )
         try:
             check = spec.check()
@@ -205,8 +208,7 @@ class Registry:
         spec = self.spec(name)
         missing = self.missing(spec)
         if missing:
-            fix = spec.extra or f"pip install {' '.join(missing)}"
-            raise MissingDependencyError(f"Evaluator {name!r} needs {', '.join(missing)}: {fix}")
+            raise MissingDependencyError(f"Evaluator {name!r} needs {', '.join(missing)}: {self._fix(spec, missing)}")
         return spec.factory(**options)
 
 
