@@ -176,7 +176,7 @@ def test_results_tables(speech_wav: Path, tmp_path: Path) -> None:
 
 
 def test_secret_detection_is_by_field_name_not_substring() -> None:
-    from affectproxy.store import check_no_secrets
+    from affectproxy.hashing import check_no_secrets
 
     check_no_secrets({"tokens_sha256": "ab12", "max_tokens": 100, "keywords": "x"})
     for name in ("api_key", "GOOGLE_API_KEY", "token", "access_token", "client_secret", "password"):

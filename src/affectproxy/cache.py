@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from affectproxy.store import Store, canonical_json, check_no_secrets
+from affectproxy.hashing import canonical_json, check_no_secrets
+from affectproxy.store import Store
 
 
 class ResponseCache:

@@ -47,14 +47,56 @@ class StudyError(AffectProxyError, ValueError):
     """A study file is malformed."""
 
 
+class ServiceError(AffectProxyError):
+    """A remote service (an LLM API) failed for reasons that are not about one segment.
+
+    Providers raise these once the LLM layer's retries are spent. The engine never reruns a batch one segment
+    at a time for a ServiceError (that would multiply requests to a service already refusing them): the
+    batch's segments are recorded as failed and retried on the next run.
+
+    Attributes:
+        retry_after: seconds the service asked to wait (a Retry-After header), when it said so.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitError(ServiceError):
+    """The service refused the request for a rate or quota limit (HTTP 429)."""
+
+
+class ServiceUnavailableError(ServiceError):
+    """The service failed (HTTP 5xx, connection refused or reset)."""
+
+
+class ServiceTimeoutError(ServiceError, TimeoutError):
+    """The service did not answer within the request timeout."""
+
+
+class AuthenticationError(ServiceError, PermissionError):
+    """The service refused the credentials (HTTP 401/403, key unset): the evaluator stops at once."""
+
+
+class BudgetExceededError(AffectProxyError):
+    """Starting another paid call would exceed the run's budget (``max_cost``)."""
+
+
 __all__ = [
     "AffectProxyError",
     "AudioError",
+    "AuthenticationError",
+    "BudgetExceededError",
     "EvaluatorOutputError",
     "InvalidSegmentError",
     "MissingDependencyError",
     "PluginError",
+    "RateLimitError",
     "SegmentFileError",
+    "ServiceError",
+    "ServiceTimeoutError",
+    "ServiceUnavailableError",
     "StoreError",
     "StudyError",
     "UnknownEvaluatorError",

@@ -179,6 +179,10 @@ def _optional_floats(value: Mapping[str, Any] | None) -> dict[str, float] | None
     return None if value is None else {str(k): float(v) for k, v in value.items()}
 
 
+def _labels(value: Mapping[str, Any] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (value or {}).items()}
+
+
 def _arrays(value: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
     return {str(k): np.asarray(v) for k, v in (value or {}).items()}
 
@@ -197,6 +201,8 @@ class EmotionEstimate:
         raw: the backend's raw output, JSON-serialisable.
         arrays: name -> numpy array (embeddings; time-resolved tracks with a matching ``<name>_times`` array).
         fingerprint: the hash of the evaluator's fingerprint; stamped by the core, leave None.
+        labels: field -> string (keyword only): text outputs such as an LLM's open-ended ``emotion`` word or a
+            ``rhetoric`` label; returned by :meth:`Results.labels`.
     """
 
     segment_id: str = attrs.field(converter=str)
@@ -208,6 +214,7 @@ class EmotionEstimate:
     raw: Any = attrs.field(default=None, eq=False)
     arrays: dict[str, np.ndarray] = attrs.field(factory=dict, converter=_arrays, eq=False, repr=False)
     fingerprint: str | None = None
+    labels: dict[str, str] = attrs.field(factory=dict, kw_only=True, converter=_labels)
 
 
 __all__ = ["CANONICAL_DIMENSIONS", "Dimension", "EmotionEstimate", "Recording", "Segment"]

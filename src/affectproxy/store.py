@@ -7,11 +7,11 @@ prompt and input. It never holds secrets: fingerprints are checked for key-like 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +21,7 @@ import attrs
 import numpy as np
 
 from affectproxy.errors import StoreError
+from affectproxy.hashing import canonical_json, check_no_secrets, fingerprint_hash
 from affectproxy.model import Dimension, EmotionEstimate, Recording, Segment
 
 MIGRATIONS: tuple[str, ...] = (
@@ -49,16 +50,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL);
     """,
+    # 2: text outputs of estimates; per-segment partial results of group-wise evaluators; the LLM call log.
+    """
+    ALTER TABLE estimates ADD COLUMN labels TEXT;
+    CREATE TABLE partials (
+        segment_id TEXT NOT NULL, fingerprint TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,
+        PRIMARY KEY (segment_id, fingerprint)
+    );
+    CREATE TABLE calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, evaluator TEXT NOT NULL,
+        segment_ids TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, model_version TEXT,
+        cache_key TEXT, cached INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL, error TEXT, input_tokens TEXT NOT NULL DEFAULT '{}', output_tokens INTEGER,
+        thinking_tokens INTEGER, cached_tokens INTEGER, cost REAL, latency REAL
+    );
+    CREATE INDEX calls_evaluator ON calls (evaluator);
+    """,
 )
-
-_SECRET_NAMES = {"apikey", "api_key", "token", "access_token", "secret", "password", "authorization", "bearer"}
-_SECRET_ENDINGS = ("api_key", "apikey", "_token", "_secret", "_password")
-
-
-def _secret_name(name: str) -> bool:
-    low = name.lower().replace("-", "_")
-    return low in _SECRET_NAMES or low.endswith(_SECRET_ENDINGS)
-
 
 @attrs.frozen
 class Failure:
@@ -91,44 +99,6 @@ class EvaluatorRecord:
     dimensions: tuple[Dimension, ...] = attrs.field(eq=False)
 
 
-def canonical_json(value: Any) -> str:
-    """Stable JSON (sorted keys, no spaces) for hashing."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=False)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
-    return repr(value)
-
-
-def fingerprint_hash(fingerprint: Mapping[str, Any]) -> str:
-    """The 16-hex-digit hash of an evaluator's fingerprint dict; refuses dicts carrying secrets."""
-    check_no_secrets(fingerprint)
-    return hashlib.sha256(canonical_json(fingerprint).encode()).hexdigest()[:16]
-
-
-def check_no_secrets(value: Any, where: str = "fingerprint") -> None:
-    """Raise StoreError if a key-like field (api_key, token, secret, ...) holds a non-empty string."""
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if _secret_name(str(k)) and isinstance(v, str) and v:
-                raise StoreError(
-                    f"Refusing to store {where}: field {k!r} looks like a secret. Evaluators must keep keys out "
-                    "of fingerprint() and raw outputs (read them from the environment at call time)."
-                )
-            check_no_secrets(v, where)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            check_no_secrets(v, where)
-
-
 def _pack_arrays(arrays: Mapping[str, np.ndarray]) -> bytes | None:
     if not arrays:
         return None
@@ -142,6 +112,52 @@ def _unpack_arrays(blob: bytes | None) -> dict[str, np.ndarray]:
         return {}
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
+
+
+class _LockedConnection:
+    """A sqlite3 connection whose statements and transactions run under one re-entrant lock.
+
+    ``with conn:`` holds the lock for the whole transaction, so a transaction from one thread never
+    interleaves with statements from another. Query results are fetched under the lock (``execute`` returns a
+    list-backed cursor substitute).
+    """
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._db = db
+        self._lock = lock
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Rows:
+        with self._lock:
+            return _Rows(self._db.execute(sql, params).fetchall())
+
+    def executescript(self, script: str) -> None:
+        with self._lock:
+            self._db.executescript(script)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> _LockedConnection:
+        self._lock.acquire()
+        self._db.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._db.__exit__(*exc)
+        finally:
+            self._lock.release()
+
+
+class _Rows(list[Any]):
+    """Fetched rows with the two cursor methods the store uses."""
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self)
 
 
 def _dims_to_json(dims: Sequence[Dimension]) -> str:
@@ -158,6 +174,10 @@ def _dims_from_json(text: str) -> tuple[Dimension, ...]:
 class Store:
     """A SQLite file (or ``None`` for an in-memory store) holding a study's segments and results.
 
+    Safe to use from several threads: one connection, and every statement runs under the store's lock, so
+    writes from worker threads (a :class:`~affectproxy.cache.ResponseCache` put, a call-log row) are committed
+    at once, one at a time.
+
     Args:
         path: the database file; created with its folder if missing.
 
@@ -170,7 +190,12 @@ class Store:
         try:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path), timeout=30)
+            self._lock = threading.RLock()
+            self._db = _LockedConnection(
+                sqlite3.connect(":memory:" if self.path is None else str(self.path), timeout=30,
+                                check_same_thread=False),
+                self._lock,
+            )
             self._db.execute("PRAGMA foreign_keys = ON")
             if self.path is not None:
                 self._db.execute("PRAGMA journal_mode = WAL")
@@ -304,11 +329,11 @@ class Store:
                 check_no_secrets(est.raw, "raw output")
                 self._db.execute(
                     'INSERT OR REPLACE INTO estimates (segment_id, fingerprint, evaluator, "values", categories, '
-                    "confidence, rationale, raw, arrays, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "confidence, rationale, raw, arrays, created, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (est.segment_id, fingerprint, est.evaluator, json.dumps(est.values),
                      None if est.categories is None else json.dumps(est.categories), est.confidence,
                      est.rationale, None if est.raw is None else canonical_json(est.raw),
-                     _pack_arrays(est.arrays), now),
+                     _pack_arrays(est.arrays), now, json.dumps(est.labels) if est.labels else None),
                 )
                 self._db.execute("DELETE FROM failures WHERE segment_id = ? AND fingerprint = ?",
                                  (est.segment_id, fingerprint))
@@ -324,15 +349,16 @@ class Store:
     def estimates(self, fingerprint: str) -> list[EmotionEstimate]:
         """Every stored estimate of one fingerprint, in segment order."""
         rows = self._db.execute(
-            'SELECT e.segment_id, e.evaluator, e."values", e.categories, e.confidence, e.rationale, e.raw, e.arrays '
-            "FROM estimates e LEFT JOIN segments s ON s.id = e.segment_id WHERE e.fingerprint = ? "
+            'SELECT e.segment_id, e.evaluator, e."values", e.categories, e.confidence, e.rationale, e.raw, e.arrays, '
+            "e.labels FROM estimates e LEFT JOIN segments s ON s.id = e.segment_id WHERE e.fingerprint = ? "
             "ORDER BY s.position",
             (fingerprint,),
         ).fetchall()
         return [
             EmotionEstimate(sid, name, json.loads(v), None if c is None else json.loads(c), conf, rat,
-                            None if raw is None else json.loads(raw), _unpack_arrays(arr), fingerprint)
-            for sid, name, v, c, conf, rat, raw, arr in rows
+                            None if raw is None else json.loads(raw), _unpack_arrays(arr), fingerprint,
+                            labels=json.loads(lab) if lab else None)
+            for sid, name, v, c, conf, rat, raw, arr, lab in rows
         ]
 
     def failures(self, fingerprint: str) -> list[Failure]:
@@ -343,6 +369,47 @@ class Store:
             (fingerprint,),
         ).fetchall()
         return [Failure(*r) for r in rows]
+
+    # -- partial results of group-wise evaluators ------------------------------------------------------------
+    def put_partials(self, fingerprint: str, partials: Mapping[str, Any]) -> None:
+        """Store per-segment partial results (segment id -> JSON-serialisable value) in one transaction."""
+        now = time.time()
+        with self._db:
+            for sid, value in partials.items():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO partials (segment_id, fingerprint, value, created) VALUES (?, ?, ?, ?)",
+                    (sid, fingerprint, canonical_json(value), now),
+                )
+
+    def partials(self, fingerprint: str, ids: Iterable[str] | None = None) -> dict[str, Any]:
+        """Stored partial results of one fingerprint (all, or those of the given segment ids)."""
+        rows = self._db.execute("SELECT segment_id, value FROM partials WHERE fingerprint = ?", (fingerprint,))
+        wanted = None if ids is None else set(ids)
+        return {sid: json.loads(v) for sid, v in rows if wanted is None or sid in wanted}
+
+    # -- the call log of paid requests ------------------------------------------------------------------------
+    def log_call(self, **row: Any) -> None:
+        """Append one row to the call log (committed at once). Keys are the ``calls`` table's columns;
+        ``segment_ids`` (a list) and ``input_tokens`` (modality -> count) are stored as JSON."""
+        check_no_secrets(row, "call log")
+        row = dict(row)
+        row.setdefault("created", time.time())
+        row["segment_ids"] = json.dumps(list(row.get("segment_ids", [])))
+        row["input_tokens"] = json.dumps(dict(row.get("input_tokens") or {}))
+        cols = ", ".join(row)
+        with self._db:
+            self._db.execute(f"INSERT INTO calls ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The call log, oldest first, one dict per call (``segment_ids`` and ``input_tokens`` decoded)."""
+        names = [r[1] for r in self._db.execute("PRAGMA table_info(calls)")]
+        out = []
+        for r in self._db.execute("SELECT * FROM calls ORDER BY id"):
+            d = dict(zip(names, r, strict=True))
+            d["segment_ids"] = json.loads(d["segment_ids"])
+            d["input_tokens"] = json.loads(d["input_tokens"])
+            out.append(d)
+        return out
 
     # -- response cache (for costly calls) ---------------------------------------------------------------------
     def cache_get(self, key: str) -> bytes | None:
@@ -357,4 +424,4 @@ class Store:
                              (key, value, time.time()))
 
 
-__all__ = ["EvaluatorRecord", "Failure", "Store", "canonical_json", "check_no_secrets", "fingerprint_hash"]
+__all__ = ["EvaluatorRecord", "Failure", "Store"]

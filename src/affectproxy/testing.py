@@ -21,7 +21,7 @@ import numpy as np
 from affectproxy.errors import EvaluatorOutputError
 from affectproxy.evaluator import Evaluator
 from affectproxy.model import Dimension, EmotionEstimate, Recording, Segment
-from affectproxy.store import fingerprint_hash
+from affectproxy.hashing import fingerprint_hash
 
 _DURATIONS = (1.3, 3.1, 0.9, 2.2)
 _TEXTS = (
