@@ -1,52 +1,95 @@
-"""The run engine: audio in, estimates out, every result committed to the store as it arrives.
+"""The run engine: plan, execute, save.
 
-For each evaluator the engine skips segments already done under the same fingerprint, checks each remaining
-segment (duration, transcript, audio) before the evaluator sees it, batches the rest (or hands whole groups
-when the evaluator declares ``group_by``), validates what comes back, and commits each batch in one
-transaction. A batch that raises is rerun one segment at a time so one bad segment never costs the others;
-what still fails is recorded with its error and retried on the next run.
+- **plan** (:mod:`affectproxy.planning`): which (segment, evaluator) pairs are pending, in which batches, groups or
+  LLM request calls. Resume is one rule: skip the (segment, fingerprint) pairs already saved.
+- **execute** (:mod:`affectproxy.execution`): read audio, call the evaluator, validate; returns results and
+  failures and touches no store. An executor (:mod:`affectproxy.executors`) runs it: sequentially (acoustic
+  models; the default) or on threads (LLM evaluators, with the LLM layer's limits deciding how many requests are
+  in flight).
+- **save**: this module's driver loop is the one writer; it commits each outcome the moment its call completes.
+
+Group-wise evaluators that split their work into a per-segment ``measure`` and a per-group ``combine`` are run
+incrementally: per-segment results are saved as they come and never recomputed, the group step runs when its
+group is complete, and the progress bar moves per segment.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from affectproxy.cache import ResponseCache
-from affectproxy.errors import (
-    AffectProxyError,
-    AudioError,
-    EvaluatorOutputError,
-    InvalidSegmentError,
-)
+from affectproxy.errors import AffectProxyError, InvalidSegmentError
 from affectproxy.evaluator import Evaluator
-from affectproxy.model import EmotionEstimate, Segment
+from affectproxy.execution import Execution, Outcome, Readers, check_estimate
+from affectproxy.executors import Executor, SequentialExecutor, ThreadExecutor
+from affectproxy.model import Segment
+from affectproxy.planning import DEFAULT_BATCH_SIZE, Recipe, Task, group_key, is_incremental, is_llm, plan_tasks
+from affectproxy.planning import batch_size as _batch_size
 from affectproxy.registry import get_evaluator
 from affectproxy.results import Results
-from affectproxy.store import Failure, Store
+from affectproxy.store import Store
 
-DEFAULT_BATCH_SIZE = 8
-_RANGE_SLACK = 1e-6
+EvaluatorLike = str | Evaluator | Mapping[str, Any]
 
 
-def _resolve(evaluators: Sequence[str | Evaluator | Mapping[str, Any]] | str | Evaluator) -> list[Evaluator]:
+@attrs.frozen
+class RunSummary:
+    """What one evaluator did in one run.
+
+    Attributes:
+        evaluator: the instance name.
+        total: segments in the run.
+        new: estimates saved by this run.
+        already_done: segments that already had an estimate under the same fingerprint.
+        failed: segments that have no estimate and a recorded failure after this run.
+        first_failure: the first failure's message ('' when none).
+        stopped: why the evaluator stopped early ('' when it did not; e.g. credentials refused).
+    """
+
+    evaluator: str
+    total: int
+    new: int
+    already_done: int
+    failed: int
+    first_failure: str = ""
+    stopped: str = ""
+
+    def line(self) -> str:
+        """One line for the CLI: ``prosody: 12 new, 39 already done, 0 failed``."""
+        text = f"{self.evaluator}: {self.new} new, {self.already_done} already done, {self.failed} failed"
+        if self.first_failure:
+            text += f" (first: {self.first_failure})"
+        if self.stopped:
+            text += f"; stopped: {self.stopped}"
+        return text
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def resolve(evaluators: Sequence[EvaluatorLike] | EvaluatorLike) -> list[tuple[Evaluator, Recipe | None]]:
+    """Build evaluators from names, ``{"type": name, **options}`` mappings or instances; each with the recipe
+    that rebuilds it elsewhere (None for an instance given directly)."""
     if isinstance(evaluators, (str, Mapping)) or not isinstance(evaluators, Sequence):
         evaluators = [evaluators]  # type: ignore[list-item]
-    out: list[Evaluator] = []
+    out: list[tuple[Evaluator, Recipe | None]] = []
     for ev in evaluators:
         if isinstance(ev, str):
-            out.append(get_evaluator(ev))
+            out.append((get_evaluator(ev), Recipe(ev)))
         elif isinstance(ev, Mapping):
             options = dict(ev)
-            out.append(get_evaluator(options.pop("type"), **options))
+            kind = options.pop("type")
+            out.append((get_evaluator(kind, **options), Recipe(kind, options)))
         else:
-            out.append(ev)
-    names = [ev.name for ev in out]
+            out.append((ev, None))
+    names = [ev.name for ev, _ in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise AffectProxyError(
@@ -66,170 +109,119 @@ def check_unique_ids(segments: Sequence[Segment]) -> None:
         )
 
 
-def _where(seg: Segment) -> str:
-    src = seg.recording.path or seg.recording.id
-    return f"segment {seg.id!r} ({src}, {seg.start:.2f}-{seg.end:.2f} s)"
-
-
-def _failure(ev: Evaluator, fp: str, seg: Segment, exc: BaseException) -> Failure:
-    msg = str(exc)
-    if seg.id not in msg:
-        msg = f"{ev.name} on {_where(seg)}: {msg}"
-    return Failure(seg.id, ev.name, fp, type(exc).__name__, msg)
-
-
-def check_estimate(ev: Evaluator, seg: Segment, est: Any) -> None:
-    """Raise EvaluatorOutputError unless ``est`` is an EmotionEstimate for ``seg`` whose values are declared
-    dimensions of ``ev``, finite and within their ranges (the engine and ``check_evaluator`` both use this)."""
-    if not isinstance(est, EmotionEstimate):
-        raise EvaluatorOutputError(f"{ev.name!r} returned {type(est).__name__} for {_where(seg)}, "
-                                   "not an EmotionEstimate.")
-    if est.segment_id != seg.id:
-        raise EvaluatorOutputError(
-            f"{ev.name!r} returned an estimate for segment {est.segment_id!r} where {seg.id!r} was "
-            "expected: evaluate() must return one estimate per segment, in order."
-        )
-    dims = {d.name: d for d in ev.dimensions}
-    for name, value in est.values.items():
-        dim = dims.get(name)
-        if dim is None:
-            raise EvaluatorOutputError(
-                f"{ev.name!r} returned dimension {name!r} for {_where(seg)}, which it does not declare "
-                f"(declared: {', '.join(dims)})."
-            )
-        if not math.isfinite(value):
-            raise EvaluatorOutputError(
-                f"{ev.name!r} returned {name}={value} for {_where(seg)}. An evaluator must leave a "
-                "dimension out rather than return NaN/inf; check the segment's audio (silence? clipping?)."
-            )
-        if not (dim.low - _RANGE_SLACK <= value <= dim.high + _RANGE_SLACK):
-            raise EvaluatorOutputError(
-                f"{ev.name!r} returned {name}={value} for {_where(seg)}, outside its declared range "
-                f"[{dim.low}, {dim.high}]."
-            )
-    if est.categories is not None and not all(math.isfinite(p) for p in est.categories.values()):
-        raise EvaluatorOutputError(f"{ev.name!r} returned a non-finite category probability for {_where(seg)}.")
+def _executor(choice: str | Executor | None, ev: Evaluator, layer: Any) -> Executor:
+    if choice is not None and not isinstance(choice, str):
+        return choice
+    if choice is None:
+        choice = "threads" if is_llm(ev) else "sequential"
+    if choice == "sequential":
+        return SequentialExecutor()
+    if choice == "threads":
+        workers = getattr(layer, "max_in_flight", None) or getattr(ev, "max_workers", None) or 4
+        return ThreadExecutor(int(workers))
+    raise AffectProxyError(f"Unknown executor {choice!r}: use 'sequential', 'threads' or an Executor instance.")
 
 
 @attrs.define
-class _Run:
+class _Driver:
+    """Runs one evaluator: keeps the executor fed, saves each outcome at once, adds group steps when due."""
+
     ev: Evaluator
     fp: str
-    store: Store
-    reader: Any
-    batch_size: int
+    db: Store
+    every: list[Segment]
+    execution: Execution
+    executor: Executor
+    bar: Any
+    todo: set[str]
+    new: int = 0
+    stopped: str = ""
 
-    def precheck(self, seg: Segment) -> Segment:
-        """Fill the audio and check what can be checked before the evaluator sees the segment."""
-        if seg.duration < self.ev.min_duration:
-            raise InvalidSegmentError(
-                f"{_where(seg)} lasts {seg.duration:.3f} s, shorter than {self.ev.name!r}'s minimum of "
-                f"{self.ev.min_duration} s. Merge it with a neighbour or drop it from the segment table."
-            )
-        if getattr(self.ev, "needs_text", False) and not seg.text.strip():
-            raise InvalidSegmentError(
-                f"{_where(seg)} has an empty transcript, and {self.ev.name!r} needs text. Add the transcript or "
-                "drop the segment."
-            )
-        if self.ev.sample_rate is None:
-            return seg
-        if not seg.recording.path:
-            raise AudioError(
-                f"{_where(seg)} has no audio file, and {self.ev.name!r} needs audio. Pass audio= to "
-                "load_segments or add an audio column to the segment table."
-            )
-        audio = self.reader.read(seg.recording.path, seg.start, seg.end, self.ev.sample_rate, segment_id=seg.id)
-        return attrs.evolve(seg, audio=audio)
+    def run(self, tasks: list[Task], groups: dict[Any, list[Segment]]) -> None:
+        queue: deque[Task] = deque(tasks)
+        waiting: dict[Any, set[str]] = {}
+        key = group_key(self.ev)
+        if groups:
+            measured = set(self.db.partials(self.fp, [s.id for m in groups.values() for s in m]))
+            for k, members in groups.items():
+                waiting[k] = {s.id for s in members if s.id not in measured}
+                if not waiting[k]:
+                    queue.append(self._combine(k, members))
+        in_flight: dict[Future[Outcome], Task] = {}
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < self.executor.capacity and not self.stopped:
+                    task = queue.popleft()
+                    in_flight[self.executor.submit(self.execution, task)] = task
+                if not in_flight:
+                    break
+                finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    in_flight.pop(fut)
+                    outcome = fut.result()
+                    self._save(outcome)
+                    if outcome.stop and not self.stopped:
+                        self.stopped = outcome.stop
+                    if outcome.task.kind == "measure":
+                        for seg in outcome.task.segments:
+                            k = key(seg)
+                            waiting[k].discard(seg.id)
+                            if not waiting[k]:
+                                queue.append(self._combine(k, groups[k]))
+        finally:
+            for fut in in_flight:
+                fut.cancel()
 
-    def validate(self, seg: Segment, est: Any) -> EmotionEstimate:
-        check_estimate(self.ev, seg, est)
-        return attrs.evolve(est, evaluator=self.ev.name, fingerprint=self.fp)
+    def _combine(self, k: Any, members: list[Segment]) -> Task:
+        measures = self.db.partials(self.fp, [s.id for s in members])
+        return Task(self.ev.name, "combine", [s for s in members if s.id in measures], grouped=True,
+                    measures=measures)
 
-    def call(self, batch: Sequence[Segment]) -> list[EmotionEstimate]:
-        out = self.ev.evaluate(list(batch))
-        if not isinstance(out, list) or len(out) != len(batch):
-            n = len(out) if isinstance(out, list) else type(out).__name__
-            raise EvaluatorOutputError(
-                f"{self.ev.name!r}.evaluate() returned {n} results for {len(batch)} segments; it must return a "
-                "list with one estimate per segment, in order."
-            )
-        return out
-
-    def run_batch(self, batch: Sequence[Segment], *, grouped: bool) -> None:
-        """Evaluate and commit one batch (estimates and failures in one transaction)."""
-        ready, failures = [], []
-        for seg in batch:
-            try:
-                ready.append(self.precheck(seg))
-            except AffectProxyError as exc:
-                failures.append(_failure(self.ev, self.fp, seg, exc))
-        done: list[EmotionEstimate] = []
-        if ready:
-            try:
-                results = self.call(ready)
-                pairs = list(zip(ready, results, strict=True))
-            except Exception as exc:
-                if grouped or len(ready) == 1:
-                    failures += [_failure(self.ev, self.fp, seg, exc) for seg in ready]
-                    pairs = []
-                else:
-                    pairs = []
-                    for seg in ready:
-                        try:
-                            pairs.append((seg, self.call([seg])[0]))
-                        except Exception as one:
-                            failures.append(_failure(self.ev, self.fp, seg, one))
-            for seg, est in pairs:
-                try:
-                    done.append(self.validate(seg, est))
-                except EvaluatorOutputError as exc:
-                    failures.append(_failure(self.ev, self.fp, seg, exc))
-        self.store.commit(self.fp, done, failures)
-
-
-def _batches(ev: Evaluator, todo: Sequence[Segment], every: Sequence[Segment], size: int
-             ) -> Iterator[tuple[list[Segment], bool]]:
-    group_by = getattr(ev, "group_by", None)
-    if group_by is None:
-        for i in range(0, len(todo), size):
-            yield list(todo[i:i + size]), False
-        return
-    if group_by not in ("speaker", "recording"):
-        raise AffectProxyError(f"Evaluator {ev.name!r} declares group_by={group_by!r}; use 'speaker' or 'recording'.")
-
-    def key(s: Segment) -> str:
-        return s.speaker_or_recording if group_by == "speaker" else s.recording.id
-
-    pending = {key(s) for s in todo}
-    groups: dict[str, list[Segment]] = {}
-    for seg in every:
-        if key(seg) in pending:
-            groups.setdefault(key(seg), []).append(seg)
-    for members in groups.values():
-        yield members, True
+    def _save(self, outcome: Outcome) -> None:
+        if outcome.measures:
+            self.db.put_partials(self.fp, outcome.measures)
+        if outcome.estimates or outcome.failures:
+            self.db.commit(self.fp, outcome.estimates, outcome.failures)
+        self.new += sum(e.segment_id in self.todo for e in outcome.estimates)
+        if outcome.task.kind != "combine":  # the bar moves per segment handled (measured, scored or failed)
+            self.bar.update(sum(s.id in self.todo for s in outcome.task.segments))
 
 
 def evaluate(
     segments: Sequence[Segment],
-    evaluators: Sequence[str | Evaluator | Mapping[str, Any]] | str | Evaluator,
+    evaluators: Sequence[EvaluatorLike] | EvaluatorLike,
     *,
     store: str | Path | Store | None = None,
     batch_size: int | None = None,
     progress: bool = True,
+    executor: str | Executor | None = None,
+    llm: Mapping[str, Any] | None = None,
+    replace_changed: bool = False,
+    audio_hint: str = "",
 ) -> Results:
     """Run evaluators over segments, committing every estimate to a SQLite store as it arrives.
 
     A rerun with the same store skips every (segment, evaluator fingerprint) already done and retries recorded
     failures. One segment's failure (bad audio, too short, an evaluator error, NaN output) is recorded in
-    ``Results.failures`` and never loses the others.
+    ``Results.failures`` and never loses the others; one warning per evaluator with failures says how many and
+    the first. ``Results.summary`` holds a :class:`RunSummary` per evaluator.
 
     Args:
         segments: the ordered segments (see :func:`affectproxy.load_segments`).
         evaluators: registry names, evaluator instances, or mappings ``{"type": name, **options}``.
         store: a SQLite file path (created if missing), a :class:`~affectproxy.store.Store`, or None for an
             in-memory store (nothing survives the process).
-        batch_size: segments per ``evaluate`` call; default: each evaluator's ``batch_size`` attribute, else 8.
+        batch_size: segments per ``evaluate`` call; default: each evaluator's ``batch_size`` attribute, else 8
+            (1 for LLM evaluators).
         progress: show a tqdm progress bar per evaluator.
+        executor: ``"sequential"`` (the default for acoustic evaluators), ``"threads"`` (the default for LLM
+            evaluators: as many tasks in flight as the LLM layer allows), or an executor instance.
+        llm: options for the LLM layer, per provider (``{"gemini": {"max_in_flight": 8, "rpm": 60}}``); see
+            :class:`affectproxy.llm.layer.LLMConfig`.
+        replace_changed: a stored segment whose times, text or recording changed and that already has estimates
+            is refused unless this is True; then its old estimates are deleted and it is evaluated again.
+            (A changed segment with no estimates always takes its new times and text.)
+        audio_hint: appended to "no audio file" messages (the CLI names the study file's ``audio`` key).
 
     Returns:
         :class:`Results` over the given segments and evaluators.
@@ -237,7 +229,7 @@ def evaluate(
     Raises:
         UnknownEvaluatorError, MissingDependencyError: an evaluator name cannot be resolved.
         InvalidSegmentError: duplicate segment ids.
-        StoreError: the store cannot be opened or written, or holds other segments under the same ids.
+        StoreError: the store cannot be opened or written, or holds changed segments that have estimates.
 
     Examples:
         >>> import affectproxy as ap, pandas as pd, tempfile, pathlib
@@ -250,39 +242,66 @@ def evaluate(
           segment_id evaluator dimension  value
         0          a     human   arousal    0.2
         1          b     human   arousal   -0.4
+        >>> res.summary[0].line()
+        'human: 2 new, 0 already done, 0 failed'
     """
     with warnings.catch_warnings():  # tqdm.auto warns in notebooks without ipywidgets, then falls back
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
 
-    from affectproxy.audio import AudioReader
-
     segments = list(segments)
     check_unique_ids(segments)
-    evs = _resolve(evaluators)
+    built = resolve(evaluators)
     db = store if isinstance(store, Store) else Store(store)
-    fingerprints = []
+    readers = Readers()
+    layer = None
+    fingerprints: list[str] = []
+    summaries: list[RunSummary] = []
     try:
-        db.put_segments(segments)
-        with AudioReader() as reader:
-            for ev in evs:
-                fp = db.put_evaluator(ev.name, ev.fingerprint(), ev.dimensions)
-                if callable(getattr(ev, "use_cache", None)):
-                    ev.use_cache(ResponseCache(db))  # type: ignore[attr-defined]
-                fingerprints.append(fp)
-                done = db.done(fp)
-                todo = [s for s in segments if s.id not in done]
-                size = batch_size or int(getattr(ev, "batch_size", None) or DEFAULT_BATCH_SIZE)
-                run = _Run(ev, fp, db, reader, size)
-                with tqdm(total=len(segments), initial=len(segments) - len(todo), desc=ev.name, unit="seg",
-                          disable=not progress, leave=True) as bar:
-                    for batch, grouped in _batches(ev, todo, segments, size):
-                        run.run_batch(batch, grouped=grouped)
-                        bar.update(sum(s.id not in done for s in batch))
-        return Results.from_store(db, segments=segments, fingerprints=fingerprints)
+        db.put_segments(segments, replace=replace_changed)
+        if any(is_llm(ev) for ev, _ in built):
+            from affectproxy.llm.layer import LLMConfig, LLMLayer
+
+            layer = LLMLayer(db, config=LLMConfig.from_mapping(llm or {}))
+        for ev, _recipe in built:
+            fp = db.put_evaluator(ev.name, ev.fingerprint(), ev.dimensions)
+            if callable(getattr(ev, "use_cache", None)):
+                from affectproxy.cache import ResponseCache
+
+                ev.use_cache(ResponseCache(db))  # type: ignore[attr-defined]
+            fingerprints.append(fp)
+            done = db.done(fp)
+            todo = {s.id for s in segments if s.id not in done}
+            measured = set(db.partials(fp)) if is_incremental(ev) else set()
+            tasks, groups = plan_tasks(ev, segments, done, measured, _batch_size(ev, batch_size))
+            execution = Execution(ev, fp, readers, segments, layer, audio_hint)
+            with _executor(executor, ev, layer) as pool, tqdm(  # type: ignore[attr-defined]
+                total=len(segments), initial=len(segments) - len(todo), desc=ev.name, unit="seg",
+                disable=not progress, leave=True,
+            ) as bar:
+                driver = _Driver(ev, fp, db, segments, execution, pool, bar, todo)
+                driver.run(tasks, groups)
+            failures = [f for f in db.failures(fp) if f.segment_id in todo and f.segment_id not in db.done(fp)]
+            summaries.append(RunSummary(ev.name, len(segments), driver.new, len(segments) - len(todo),
+                                        len(failures), failures[0].message if failures else "", driver.stopped))
+        res = Results.from_store(db, segments=segments, fingerprints=fingerprints)
+        res.summary = summaries
     finally:
+        readers.close()
+        if layer is not None:
+            layer.close()
         if not isinstance(store, Store):
             db.close()
+    for s in summaries:
+        if s.failed or s.stopped:
+            warnings.warn(
+                f"{s.failed} of {_plural(s.total, 'segment')} failed for {s.evaluator!r}"
+                + (f"; first: {s.first_failure.rstrip('.')}" if s.first_failure else "")
+                + (f"; stopped early: {s.stopped}" if s.stopped else "")
+                + "; see Results.failures (CLI: affectproxy failures STORE).",
+                RuntimeWarning, stacklevel=2,
+            )
+    return res
 
 
-__all__ = ["check_estimate", "check_unique_ids", "evaluate"]
+__all__ = ["DEFAULT_BATCH_SIZE", "RunSummary", "check_estimate", "check_unique_ids", "evaluate", "resolve"]

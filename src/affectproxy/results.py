@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class Results:
         self.evaluators = list(evaluators)
         self.estimates = list(estimates)
         self.failures = list(failures)
+        #: one :class:`affectproxy.engine.RunSummary` per evaluator when made by ``evaluate`` (empty when read back)
+        self.summary: list[Any] = []
 
     @classmethod
     def from_store(

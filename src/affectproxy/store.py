@@ -229,19 +229,45 @@ class Store:
         self.close()
 
     # -- segments ------------------------------------------------------------------------------------------
-    def put_segments(self, segments: Sequence[Segment]) -> None:
+    def put_segments(self, segments: Sequence[Segment], *, replace: bool = False) -> int:
         """Add segments (keeping their order after those already stored).
 
+        A segment id already stored with other times, text or recording takes the new ones when it has no
+        estimate under any evaluator (its recorded failures and partial results are dropped: fix, then retry).
+        One that has estimates is refused unless ``replace`` is True; then its old estimates are deleted.
+
+        Returns:
+            How many old estimates were deleted.
+
         Raises:
-            StoreError: a segment id already in the store has other times, text or recording; its stored
-                results would not describe it. Use a new store, or new ids for changed segments.
+            StoreError: a changed segment has estimates and ``replace`` is False.
         """
         rows = {
             r[0]: r[1:]
             for r in self._db.execute('SELECT s.id, s.recording, s.start, s."end", s.text, r.path FROM segments s '
                                       "JOIN recordings r ON r.id = s.recording")
         }
+        counts = dict(self._db.execute("SELECT segment_id, COUNT(*) FROM estimates GROUP BY segment_id").fetchall())
+        changed = []
+        for seg in segments:
+            old = rows.get(seg.id)
+            if old is not None and ((old[0], old[3]) != (seg.recording.id, seg.text)
+                                    or abs(old[1] - seg.start) > 1e-9 or abs(old[2] - seg.end) > 1e-9):
+                changed.append((seg, old))
+        blocked = [(seg, old) for seg, old in changed if counts.get(seg.id)]
+        if blocked and not replace:
+            seg, old = blocked[0]
+            n = sum(counts[s.id] for s, _ in blocked)
+            raise StoreError(
+                f"Segment {seg.id!r} is already in {str(self.path)!r} as {old[0]} {old[1]:.3f}-{old[2]:.3f} s with "
+                f"other text or times (now {seg.recording.id} {seg.start:.3f}-{seg.end:.3f} s) and has "
+                f"{counts[seg.id]} stored estimate(s)"
+                + (f"; {len(blocked)} changed segments have {n} in all" if len(blocked) > 1 else "")
+                + ". To evaluate the changed segments again, rerun with replace_changed=True (CLI: --replace-changed),"
+                " which deletes their old estimates; or give changed segments new ids."
+            )
         (next_pos,) = self._db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM segments").fetchone()
+        deleted = 0
         with self._db:
             for seg in segments:
                 rec = seg.recording
@@ -250,25 +276,27 @@ class Store:
                     "ON CONFLICT(id) DO UPDATE SET path = excluded.path",
                     (rec.id, rec.path, rec.speaker, rec.date, canonical_json(rec.metadata)),
                 )
-                old = rows.get(seg.id)
-                if old is not None:
-                    if (old[0], old[3]) != (rec.id, seg.text) or abs(old[1] - seg.start) > 1e-9 or abs(
-                        old[2] - seg.end
-                    ) > 1e-9:
-                        raise StoreError(
-                            f"Segment {seg.id!r} is already in {str(self.path)!r} as {old[0]} "
-                            f"{old[1]:.3f}-{old[2]:.3f} s with other text or times (now {rec.id} "
-                            f"{seg.start:.3f}-{seg.end:.3f} s). Its stored results would not describe it: use a new "
-                            "store, or give changed segments new ids."
-                        )
+            for seg, _old in changed:
+                deleted += counts.get(seg.id, 0)
+                for table in ("estimates", "failures", "partials"):
+                    self._db.execute(f"DELETE FROM {table} WHERE segment_id = ?", (seg.id,))
+                self._db.execute(
+                    'UPDATE segments SET recording = ?, start = ?, "end" = ?, text = ?, speaker = ?, language = ?, '
+                    "metadata = ? WHERE id = ?",
+                    (seg.recording.id, seg.start, seg.end, seg.text, seg.speaker, seg.language,
+                     canonical_json(seg.metadata), seg.id),
+                )
+            for seg in segments:
+                if seg.id in rows:
                     continue
                 self._db.execute(
                     'INSERT INTO segments (id, position, recording, start, "end", text, speaker, language, metadata) '
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seg.id, next_pos, rec.id, seg.start, seg.end, seg.text, seg.speaker, seg.language,
+                    (seg.id, next_pos, seg.recording.id, seg.start, seg.end, seg.text, seg.speaker, seg.language,
                      canonical_json(seg.metadata)),
                 )
                 next_pos += 1
+        return deleted
 
     def segments(self, ids: Iterable[str] | None = None) -> list[Segment]:
         """Stored segments in their order (all, or those with the given ids)."""
