@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 PLUGIN = """
 import os, time
 import affectproxy as ap
@@ -49,7 +51,9 @@ def _done(store: Path) -> set[str]:
             return set()
 
 
-def test_sigkill_then_rerun_loses_nothing_and_repeats_nothing(tmp_path: Path, make_distribution) -> None:
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_sigkill_then_rerun_loses_nothing_and_repeats_nothing(tmp_path: Path, make_distribution,
+                                                              batch_size: int) -> None:
     site = make_distribution(tmp_path / "site", "affectproxy-slowlog", {"slowlog": "slowlog_plugin"},
                              {"slowlog_plugin": PLUGIN})
     n = 30
@@ -67,7 +71,8 @@ type = "slowlog"
 log = "{log}"
 """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "affectproxy.cli", "run", str(tmp_path / "study.toml"), "--no-progress"]
+    cmd = [sys.executable, "-m", "affectproxy.cli", "run", str(tmp_path / "study.toml"), "--no-progress",
+           "--batch-size", str(batch_size)]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while len(_done(store)) < 5 and time.monotonic() < deadline and child.poll() is None:
@@ -107,3 +112,78 @@ def test_ctrl_c_says_how_to_resume(tmp_path: Path, make_distribution) -> None:
     assert child.returncode == 130
     assert "Interrupted. Every finished estimate is in the store" in err and "Traceback" not in err
     assert len(_done(tmp_path / "s.sqlite")) >= 2
+
+
+GROUP_PLUGIN = """
+import os, time
+import affectproxy as ap
+
+class GroupLog:
+    sample_rate = None
+    min_duration = 0.0
+    batch_size = 2
+    group_by = "speaker"
+    def __init__(self, log, name="grouplog"):
+        self.name, self.log = name, log
+        self.dimensions = (ap.Dimension("arousal_z"),)
+    def fingerprint(self):
+        return {"evaluator": "grouplog", "version": 1}
+    def measure(self, segments):
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()} " + " ".join(s.id for s in segments) + "\\n")
+        time.sleep(0.1)
+        return [{"x": int(s.id[1:]) % 5} for s in segments]
+    def combine(self, segments, measures):
+        mean = sum(m["x"] for m in measures) / len(measures)
+        return [ap.EmotionEstimate(s.id, self.name, {"arousal_z": m["x"] - mean}) for s, m in zip(segments, measures)]
+    def evaluate(self, segments):
+        return self.combine(segments, self.measure(segments))
+
+@ap.hookimpl
+def affectproxy_evaluators():
+    yield ap.EvaluatorSpec("grouplog", GroupLog, "a group-wise evaluator that logs its per-segment step")
+"""
+
+
+def _measured(store: Path) -> set[str]:
+    if not store.exists():
+        return set()
+    with sqlite3.connect(store) as db:
+        try:
+            return {r[0] for r in db.execute("SELECT segment_id FROM partials")}
+        except sqlite3.OperationalError:
+            return set()
+
+
+def test_sigint_inside_one_large_group_keeps_every_measured_segment(tmp_path: Path, make_distribution) -> None:
+    """SIGINT partway through one speaker's 40 segments: the rerun measures only the rest (from the
+    evaluator's own call log), then standardises the whole group."""
+    site = make_distribution(tmp_path / "site", "affectproxy-grouplog", {"grouplog": "grouplog_plugin"},
+                             {"grouplog_plugin": GROUP_PLUGIN})
+    n = 40
+    (tmp_path / "segments.csv").write_text("id,start,end,speaker\n" + "".join(
+        f"s{i},{i},{i + 1},A\n" for i in range(n)))
+    log, store = tmp_path / "calls.log", tmp_path / "s.sqlite"
+    (tmp_path / "study.toml").write_text(f'[study]\nsegments = "segments.csv"\nstore = "s.sqlite"\n'
+                                         f'[[evaluators]]\ntype = "grouplog"\nlog = "{log}"\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "affectproxy.cli", "run", str(tmp_path / "study.toml"), "--no-progress"]
+    child = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_measured(store)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    before = _measured(store)
+    assert 6 <= len(before) < n and _done(store) == set()
+    first_pid = {line.split()[0] for line in log.read_text().splitlines()}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rerun_ids = [i for pid, *ids in (line.split() for line in log.read_text().splitlines()) if pid not in first_pid
+                 for i in ids]
+    assert not set(rerun_ids) & before, "a segment measured before the interrupt was measured again"
+    assert before | set(rerun_ids) == {f"s{i}" for i in range(n)}
+    with sqlite3.connect(store) as db:
+        values = [r[0] for r in db.execute("SELECT \"values\" FROM estimates")]
+    assert len(values) == n

@@ -38,6 +38,10 @@ from affectproxy.store import Store
 EvaluatorLike = str | Evaluator | Mapping[str, Any]
 
 
+class RunFailuresWarning(RuntimeWarning):
+    """Some segments failed in a run (one warning per evaluator; the details are in ``Results.failures``)."""
+
+
 @attrs.frozen
 class RunSummary:
     """What one evaluator did in one run.
@@ -299,9 +303,10 @@ def evaluate(
                 + (f"; first: {s.first_failure.rstrip('.')}" if s.first_failure else "")
                 + (f"; stopped early: {s.stopped}" if s.stopped else "")
                 + "; see Results.failures (CLI: affectproxy failures STORE).",
-                RuntimeWarning, stacklevel=2,
+                RunFailuresWarning, stacklevel=2,
             )
     return res
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "RunSummary", "check_estimate", "check_unique_ids", "evaluate", "resolve"]
+__all__ = ["DEFAULT_BATCH_SIZE", "RunFailuresWarning", "RunSummary", "check_estimate", "check_unique_ids", "evaluate",
+           "resolve"]
