@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 import affectproxy as ap
 from affectproxy import AudioError
@@ -461,3 +463,186 @@ def test_segment_samples_is_the_one_guard_evaluators_share() -> None:
             segment_samples(ap.Segment("s9", rec, 0, 1, audio=audio), evaluator="e2v", sample_rate=16000,
                             min_samples=400)
         assert "Segment 's9'" in str(err.value) and "(e2v)" in str(err.value)
+
+
+# ------------------------------------------------------------------------------- handle cache, threads, whole files
+
+
+def test_a_failed_read_through_a_relative_path_drops_the_handle(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is keyed by absolute path; dropping a handle after a failure must use the same key."""
+    sf.write(tmp_path / "full.flac", chirp(4.0, 16000), 16000)
+    data = (tmp_path / "full.flac").read_bytes()
+    (tmp_path / "cut.flac").write_bytes(data[: len(data) // 2])
+    sf.write(tmp_path / "ok.wav", chirp(1.0, 16000), 16000)
+    monkeypatch.chdir(tmp_path)
+    with AudioReader() as reader:
+        assert rms(reader.read("cut.flac", 0.2, 1.2, 16000)) > 0.1
+        assert reader.open_files == (str(tmp_path / "cut.flac"),)
+        with pytest.raises(AudioError, match="truncated"):
+            reader.read("cut.flac", 2.9, 3.5, 16000, segment_id="late")
+        assert reader.open_files == ()  # the failed decoder is closed, not kept for the next read
+        reader.read(Path("cut.flac"), 0.2, 1.2, 16000)
+        assert reader.files_opened == 2
+        reader.read("ok.wav", 0.0, 0.5, 16000)
+        assert reader.open_files == (str(tmp_path / "cut.flac"), str(tmp_path / "ok.wav"))
+        reader._forget("ok.wav")
+        reader._forget(Path("cut.flac"))
+        assert reader.open_files == ()
+
+
+@pytest.fixture(scope="module")
+def four_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Four decoders of each kind: seeking wav and flac (stereo 44.1 kHz), forward-only mp3, PyAV m4a."""
+    folder = tmp_path_factory.mktemp("threads")
+    sf.write(folder / "a.wav", chirp(3.0, 16000, seed=1), 16000)
+    sf.write(folder / "b.flac", np.stack([chirp(3.0, 44100, seed=2), chirp(3.0, 44100, seed=3)], 1), 44100)
+    sf.write(folder / "c.mp3", chirp(3.0, 16000, seed=4), 16000)
+    return [folder / "a.wav", folder / "b.flac", folder / "c.mp3",
+            write_av(folder / "d.m4a", chirp(3.0, 16000, seed=5), 16000)]
+
+
+def test_one_reader_shared_by_four_threads_reads_what_a_sequential_reader_reads(four_files: list[Path]) -> None:
+    """Four threads read the same spans in different orders at once, through a reader that can keep only two
+    files open (so files are closed under other threads' feet); every array equals the sequential read."""
+    import sys
+    import threading
+
+    jobs = [(path, start, start + length, rate) for path in four_files for rate in (16000, 8000)
+            for start, length in ((0.0, 0.7), (0.45, 1.1), (1.3, 0.6), (2.1, 0.9), (0.9, 0.25))]
+    with AudioReader() as reader:
+        expected = {job: reader.read(*job) for job in jobs}
+    shared = AudioReader(max_open=2)
+    results: list[dict[tuple[Path, float, float, int], np.ndarray]] = [{} for _ in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work(i: int) -> None:
+        order = [jobs[k] for k in np.random.default_rng(i).permutation(len(jobs))]
+        try:
+            barrier.wait()
+            for job in order:
+                results[i][job] = shared.read(*job, segment_id=f"t{i}")
+        except BaseException as exc:  # reported below, with the thread's number
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)  # switch threads as often as possible, so that unguarded reads would interleave
+    try:
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        shared.close()
+    assert not errors, errors
+    for i in range(4):
+        for job in jobs:  # mpg123 restarted by a seek to 0 differs from a fresh open by ~1e-7 (seen sequentially)
+            tol = 1e-6 if job[0].suffix == ".mp3" else 0
+            np.testing.assert_allclose(results[i][job], expected[job], rtol=0, atol=tol, err_msg=f"thread {i}, {job}")
+    assert shared.open_files == () and len(shared.open_files) <= shared.max_open
+
+
+def test_threads_that_read_one_file_at_once_share_one_open_handle(four_files: list[Path]) -> None:
+    import threading
+
+    for path in four_files:
+        reader = AudioReader()
+        barrier = threading.Barrier(8)
+        out: list[np.ndarray] = []
+
+        def work(path: Path = path, reader: AudioReader = reader, barrier: threading.Barrier = barrier,
+                 out: list[np.ndarray] = out) -> None:
+            barrier.wait()
+            out.append(reader.read(path, 1.0, 1.5, 16000))
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(out) == 8 and reader.files_opened == 1 and reader.open_files == (str(path),), path.name
+        reader.close()
+
+
+def test_read_recording_reads_the_whole_file(media: dict[str, Path], tmp_path: Path) -> None:
+    from affectproxy.audio import read_recording
+
+    flac, _rate = sf.read(media["flac"], dtype="float32")
+    with AudioReader() as reader:
+        np.testing.assert_array_equal(reader.read_recording(media["flac"], 16000, recording_id="r1"), flac)
+        # A 16 kHz AAC file at 8 kHz: FFmpeg's own whole-file decode, resampled by soxr in one go.
+        with av.open(str(media["m4a"])) as container:
+            decoded = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+        m4a = reader.read_recording(media["m4a"], 8000)
+        frames = reader.info(media["m4a"]).frames  # the container's length: FFmpeg decodes a padded last frame
+        assert m4a.shape == (round(frames / 2),) and m4a.dtype == np.float32 and m4a.flags.c_contiguous
+        np.testing.assert_allclose(m4a, soxr.resample(decoded[:frames], 16000, 8000, quality="HQ"), atol=1e-5)
+    np.testing.assert_array_equal(read_recording(media["m4a"], 8000), m4a)
+
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    for ext in ("flac", "mp3"):
+        sf.write(tmp_path / f"full.{ext}", chirp(4.0, 16000), 16000)
+        data = (tmp_path / f"full.{ext}").read_bytes()
+        (tmp_path / f"cut.{ext}").write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError, match=r"^Audio file .*empty.wav \(recording talk\) holds no samples"):
+        read_recording(tmp_path / "empty.wav", 16000, recording_id="talk")
+    with pytest.raises(AudioError, match=r"^Cannot decode audio file .*cut.flac \(recording talk\) at 0.0 s: .*lost "
+                                         r"sync; the file is corrupt or truncated"):
+        read_recording(tmp_path / "cut.flac", 16000, recording_id="talk")
+    with pytest.raises(AudioError, match=r"cut.mp3 ends at 1.\d+ s although its header says 4.0 s, so recording "
+                                         r"talk \(0.0-4.0 s\) cannot be read: the file is truncated"):
+        read_recording(tmp_path / "cut.mp3", 16000, recording_id="talk")
+    with pytest.raises(AudioError, match=r"^Audio file .*gone.wav does not exist \(the whole recording\)"):
+        read_recording(tmp_path / "gone.wav", 16000)
+
+
+def pcm16(data: bytes) -> tuple[np.ndarray, int]:
+    """Decode a FLAC or WAV file with FFmpeg (PyAV), not libsndfile: 16-bit samples and the rate."""
+    import io
+
+    with av.open(io.BytesIO(data), "r") as container:
+        frames = list(container.decode(audio=0))
+    assert all(f.format.name == "s16" and len(f.layout.channels) == 1 for f in frames)
+    return np.concatenate([f.to_ndarray().reshape(-1) for f in frames]), frames[0].sample_rate
+
+
+@pytest.mark.parametrize("fmt, magic", [("flac", b"fLaC"), ("wav", b"RIFF")])
+def test_encode_audio_writes_16_bit_files_that_ffmpeg_decodes_back(fmt: str, magic: bytes) -> None:
+    from affectproxy.audio import encode_audio
+
+    ints = (chirp(1.0, 16000) * 32768).astype(np.int16)
+    data = encode_audio(ints.astype(np.float32) / 32768, 16000, fmt)
+    assert data[:4] == magic
+    decoded, rate = pcm16(data)
+    assert rate == 16000
+    np.testing.assert_array_equal(decoded, ints)  # 16-bit values survive exactly
+    np.testing.assert_array_equal(pcm16(encode_audio(ints, 16000, fmt))[0], ints)  # int16 input is scaled back
+    x = np.array([0.0, 0.25, -0.5, 1.0, -1.0, 1.7, -3.0, 0.1] * 100, np.float32)
+    expected = np.clip(np.round(x * 32768), -32768, 32767)  # clipped at full scale, not wrapped around
+    assert np.abs(pcm16(encode_audio(x, 8000, fmt))[0] - expected).max() <= 1
+
+
+def test_encode_audio_options_and_refusals() -> None:
+    import io
+    import wave
+
+    from affectproxy.audio import encode_audio
+
+    x = chirp(0.5, 22050)
+    with wave.open(io.BytesIO(encode_audio(x, 22050, "WAV", subtype="PCM_24"))) as w:  # the stdlib reader
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 3, 22050, len(x))
+    assert len(encode_audio(x, 22050, subtype="PCM_24")) > len(encode_audio(x, 22050))
+    refusals: list[tuple[Callable[[], bytes], str]] = [
+        (lambda: encode_audio(x, 22050, "mp3", source="seg7"),
+         "cannot encode audio as 'mp3'; use format='flac' or format='wav'"),
+        (lambda: encode_audio(x, 22050, subtype="FLOAT", source="seg7"), "flac cannot hold subtype 'FLOAT'"),
+        (lambda: encode_audio(x, 16000.0, source="seg7"), "sample_rate must be a positive int"),  # type: ignore[arg-type]
+        (lambda: encode_audio(x, 700000, source="seg7"), "libsndfile cannot write flac PCM_16 at 700000 Hz"),
+        (lambda: encode_audio(np.array([0.1, np.nan] * 10), 22050, source="seg7"), "the samples contain NaN or inf"),
+    ]
+    for call, message in refusals:
+        with pytest.raises(AudioError, match=rf"^seg7: {message}"):
+            call()

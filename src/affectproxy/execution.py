@@ -155,9 +155,7 @@ class Context:
             raise AudioError(f"Recording {recording_id!r}: the evaluator declares no sample_rate, so it gets no audio.")
         if not rec.path:
             raise AudioError(f"Recording {recording_id!r} has no audio file. Pass audio= to load_segments{self._hint}.")
-        reader = self._readers.get()
-        info = reader.info(rec.path, segment_id=f"recording:{recording_id}")
-        return reader.read(rec.path, 0.0, info.duration, self._rate, segment_id=f"recording:{recording_id}")
+        return self._readers.get().read_recording(rec.path, self._rate, recording_id=recording_id)
 
 
 @attrs.define
