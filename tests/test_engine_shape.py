@@ -267,3 +267,31 @@ def test_the_demo_rerun_computes_nothing_new(tmp_path: Path) -> None:
         assert db.execute("SELECT segment_id, fingerprint, created FROM estimates ORDER BY 1, 2").fetchall() == before
         assert db.execute("SELECT COUNT(*), MAX(created) FROM partials").fetchone() == partials
     assert len(before) == 45  # 15 segments x 3 evaluators
+
+
+def test_the_store_cache_takes_puts_from_many_threads_each_committed_at_once(tmp_path: Path) -> None:
+    # bug caught: a sqlite3 connection shared across threads (ProgrammingError) or puts left uncommitted
+    from affectproxy.cache import ResponseCache
+
+    store = ap.engine.Store(tmp_path / "c.sqlite")
+    cache = ResponseCache(store)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(25):
+                key = cache.key(thread=t, i=i)
+                cache.put(key, f"{t}-{i}".encode())
+                assert cache.get(key) == f"{t}-{i}".encode()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with sqlite3.connect(tmp_path / "c.sqlite") as other:  # another connection sees every put, committed
+        assert other.execute("SELECT COUNT(*) FROM cache").fetchone()[0] == 200
+    store.close()

@@ -50,9 +50,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL);
     """,
-    # 2: text outputs of estimates; per-segment partial results of group-wise evaluators; the LLM call log.
+    # 2: text outputs of estimates; per-segment partial results of group-wise evaluators; the LLM call log; the
+    # evaluators' fingerprint dict column named for what it holds.
     """
     ALTER TABLE estimates ADD COLUMN labels TEXT;
+    ALTER TABLE evaluators RENAME COLUMN spec TO fingerprint_json;
     CREATE TABLE partials (
         segment_id TEXT NOT NULL, fingerprint TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,
         PRIMARY KEY (segment_id, fingerprint)
@@ -95,7 +97,7 @@ class EvaluatorRecord:
 
     name: str
     fingerprint: str
-    spec: dict[str, Any] = attrs.field(eq=False)
+    fingerprint_dict: dict[str, Any] = attrs.field(eq=False)
     dimensions: tuple[Dimension, ...] = attrs.field(eq=False)
 
 
@@ -316,28 +318,28 @@ class Store:
         return out
 
     # -- evaluators ----------------------------------------------------------------------------------------
-    def put_evaluator(self, name: str, spec: Mapping[str, Any], dimensions: Sequence[Dimension]) -> str:
-        """Record an evaluator's fingerprint; returns its hash."""
-        digest = fingerprint_hash(spec)
+    def put_evaluator(self, name: str, fingerprint: Mapping[str, Any], dimensions: Sequence[Dimension]) -> str:
+        """Record an evaluator's fingerprint dict; returns its hash."""
+        digest = fingerprint_hash(fingerprint)
         with self._db:
             self._db.execute(
-                "INSERT INTO evaluators (fingerprint, name, spec, dimensions, last_used) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO evaluators (fingerprint, name, fingerprint_json, dimensions, last_used) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name, last_used = excluded.last_used",
-                (digest, name, canonical_json(spec), _dims_to_json(dimensions), time.time()),
+                (digest, name, canonical_json(fingerprint), _dims_to_json(dimensions), time.time()),
             )
         return digest
 
     def evaluators(self) -> list[EvaluatorRecord]:
         """For each evaluator name, the most recently used fingerprint, in order of first use."""
         rows = self._db.execute(
-            "SELECT name, fingerprint, spec, dimensions FROM evaluators e WHERE last_used = "
+            "SELECT name, fingerprint, fingerprint_json, dimensions FROM evaluators e WHERE last_used = "
             "(SELECT MAX(last_used) FROM evaluators WHERE name = e.name) ORDER BY rowid"
         ).fetchall()
         return [EvaluatorRecord(n, f, json.loads(s), _dims_from_json(d)) for n, f, s, d in rows]
 
     def evaluator(self, fingerprint: str) -> EvaluatorRecord:
         row = self._db.execute(
-            "SELECT name, fingerprint, spec, dimensions FROM evaluators WHERE fingerprint = ?", (fingerprint,)
+            "SELECT name, fingerprint, fingerprint_json, dimensions FROM evaluators WHERE fingerprint = ?", (fingerprint,)
         ).fetchone()
         if row is None:
             raise StoreError(f"No evaluator with fingerprint {fingerprint!r} in {str(self.path)!r}.")
