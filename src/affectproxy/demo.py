@@ -2,7 +2,8 @@
 
 Runs every evaluator that can run here on the example speech (the prosody baseline and the intended-arousal
 reference through the ``table`` evaluator; acoustic models when their weights are installed), lists the others
-with the reason and the fix, compares everything, and writes an HTML report with figures.
+with the reason and the fix (LLM raters are always skipped: they are paid and online), compares everything, and
+writes an HTML report with figures.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import attrs
 
-from affectproxy.registry import list_evaluators
+from affectproxy.planning import is_llm
+from affectproxy.registry import get_evaluator, list_evaluators
 from affectproxy.results import Results
 
 EXAMPLE = "affectproxy/data/example"
@@ -58,10 +60,13 @@ def run_demo(out_dir: str | Path = "affectproxy-demo", *, progress: bool = True,
     for info in list_evaluators():
         if not info.name or info.name == "table":
             continue
-        if info.can_run:
-            chosen.append(info.name)
-        else:
+        if not info.can_run:
             skipped.append((info.name or info.plugin, info.reason))
+        elif is_llm(get_evaluator(info.name)):  # building only stores options: no key, weights or network needed
+            skipped.append((info.name, "calls a paid online LLM API; the demo stays offline (run it from a study "
+                                       "file: docs/llm-evaluators.md)"))
+        else:
+            chosen.append(info.name)
     for name, why in skipped:
         say(f"skipped {name}: {why}")
     results = evaluate(segments, chosen, store=out / "demo.sqlite", progress=progress)
