@@ -65,7 +65,8 @@ def test_run_export_compare_report(tmp_path: Path, speech_wav: Path) -> None:
     study = _study(tmp_path, speech_wav)
     out = runner.invoke(main, ["run", str(study), "--no-progress"])
     assert out.exit_code == 0, out.output
-    assert "6 segments, 2 evaluators, 12 estimates" in out.output
+    assert "loudness: 6 new, 0 already done, 0 failed" in out.output
+    assert "human: 6 new, 0 already done, 0 failed" in out.output
     store = tmp_path / "out" / "study.sqlite"
 
     out = runner.invoke(main, ["export", str(store), "-o", str(tmp_path / "tidy.csv")])

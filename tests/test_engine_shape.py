@@ -295,3 +295,17 @@ def test_the_store_cache_takes_puts_from_many_threads_each_committed_at_once(tmp
     with sqlite3.connect(tmp_path / "c.sqlite") as other:  # another connection sees every put, committed
         assert other.execute("SELECT COUNT(*) FROM cache").fetchone()[0] == 200
     store.close()
+
+
+def test_evaluate_checks_every_evaluator_before_the_first_segment(tmp_path: Path) -> None:
+    # bug caught: an evaluator that cannot run (key unset, weights missing) found only after the others ran
+    class NoKey(Counting):
+        def check(self):
+            return ap.CheckResult(False, "RATER_API_KEY is not set; export it")
+
+    first = Counting()
+    with pytest.raises(ap.AffectProxyError, match=r"1 evaluator cannot run here.*nokey: RATER_API_KEY is not set"):
+        ap.evaluate(segs(3), [first, NoKey("nokey")], progress=False)
+    assert first.calls == []
+    with pytest.raises(ap.AffectProxyError, match=r"Evaluator #1 \('loudness'\) rejected its options scale_db"):
+        ap.evaluate(segs(3), [{"type": "loudness", "scale_db": -1}], progress=False)

@@ -101,3 +101,45 @@ def test_name_option_reaches_the_factory(tmp_path) -> None:
     (tmp_path / "t.csv").write_text("segment_id,pathos\na,1\n")
     ev = ap.get_evaluator("table", path=tmp_path / "t.csv", name="trust")
     assert ev.name == "trust"
+
+
+def test_check_evaluators_uses_the_instance_check_else_the_spec_and_lists_every_problem(
+        tmp_path: Path, run_python, make_distribution) -> None:
+    root = make_distribution(tmp_path / "site", "affectproxy-good", {"good": "good_plugin"}, {"good_plugin": GOOD})
+    out = run_python("""
+        import affectproxy as ap
+        from affectproxy.registry import check_evaluators
+        from good_plugin import Const
+
+        class Ready(Const):
+            def check(self):
+                return ap.CheckResult(True)
+        class Boom(Const):
+            def check(self):
+                raise RuntimeError("disk gone")
+        class Odd(Const):
+            def check(self):
+                return True
+
+        built = ap.get_evaluator("const")                       # no check() of its own: the spec's says no
+        mine = Ready(name="ready")                              # its own check() passes
+        print([str(p) for p in check_evaluators([built, mine, Boom(name="boom"), Odd(name="odd"), Const("hand")])])
+    """, paths=(root,)).stdout
+    assert ("['const: no weights in DIR', \"boom: 'boom'.check() raised RuntimeError: disk gone\", "
+            "\"odd: 'odd'.check() returned bool, not an affectproxy.CheckResult; fix the plugin\"]") in out
+
+
+def test_reload_picks_up_a_changed_plugin_pin(monkeypatch) -> None:
+    import affectproxy as ap
+    from affectproxy.registry import registry
+
+    assert "loudness" in registry.specs
+    monkeypatch.setenv("AFFECTPROXY_PLUGINS", "")
+    assert "loudness" in registry.specs  # loaded once, kept until reload()
+    registry.reload()
+    try:
+        assert [r.name for r in ap.list_evaluators()] == ["table"]
+    finally:
+        monkeypatch.undo()
+        registry.reload()
+    assert "loudness" in registry.specs

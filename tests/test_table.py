@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 import affectproxy as ap
+from affectproxy.errors import ScoreFileError
 from affectproxy.testing import check_evaluator
 
 
@@ -37,21 +38,40 @@ def test_by_time_from_parquet_and_check_evaluator(tmp_path: Path) -> None:
 def test_missing_row_fails_that_segment_only(tmp_path: Path) -> None:
     path = tmp_path / "partial.csv"
     path.write_text("segment_id,pathos\na,1\nc,0\n")
-    res = ap.evaluate(_segs(), [{"type": "table", "path": path}], progress=False)
+    with pytest.warns(RuntimeWarning, match="1 of 3 segments failed for 'table'"):
+        res = ap.evaluate(_segs(), [{"type": "table", "path": path}], progress=False)
     assert [e.segment_id for e in res.estimates] == ["a", "c"]
     (fail,) = res.failures
     assert fail.segment_id == "b" and "partial.csv" in fail.message and "no row for segment 'b'" in fail.message
 
 
-def test_bad_files(tmp_path: Path) -> None:
-    with pytest.raises(ap.SegmentFileError, match="does not exist"):
-        ap.get_evaluator("table", path=tmp_path / "nope.csv").evaluate(_segs())
+def test_bad_files_are_one_score_file_error_when_built(tmp_path: Path) -> None:
+    with pytest.raises(ScoreFileError, match=r"does not exist\. Fix the path option") as info:
+        ap.get_evaluator("table", path=tmp_path / "nope.csv")
+    assert not isinstance(info.value, ap.SegmentFileError)  # a score file is not a segment table
     (tmp_path / "x.xlsx").write_text("")
-    with pytest.raises(ap.SegmentFileError, match=r"unknown format '\.xlsx'"):
-        ap.get_evaluator("table", path=tmp_path / "x.xlsx").evaluate(_segs())
+    with pytest.raises(ScoreFileError, match=r"unknown format '\.xlsx'"):
+        ap.get_evaluator("table", path=tmp_path / "x.xlsx")
     (tmp_path / "nokey.csv").write_text("seg,pathos\na,1\n")
-    with pytest.raises(ap.SegmentFileError, match="no column 'segment_id'"):
-        ap.get_evaluator("table", path=tmp_path / "nokey.csv").evaluate(_segs())
+    with pytest.raises(ScoreFileError, match=r"no column 'segment_id'; its columns are seg, pathos\. Name the id"):
+        ap.get_evaluator("table", path=tmp_path / "nokey.csv")
     (tmp_path / "dup.csv").write_text("segment_id,pathos\na,1\na,2\n")
-    with pytest.raises(ap.SegmentFileError, match=r"more than once: \['a'\]"):
-        ap.get_evaluator("table", path=tmp_path / "dup.csv").evaluate(_segs())
+    with pytest.raises(ScoreFileError, match=r"more than once: \['a'\]"):
+        ap.get_evaluator("table", path=tmp_path / "dup.csv")
+    (tmp_path / "ok.csv").write_text("segment_id,Pathos\na,1\n")
+    with pytest.raises(ScoreFileError, match="no column 'pathos' named in columns; Did you mean 'Pathos'"):
+        ap.get_evaluator("table", path=tmp_path / "ok.csv", columns=["pathos"])
+
+
+def test_wrong_key_column_is_one_error_before_the_run_not_a_failure_per_segment(tmp_path: Path) -> None:
+    path = tmp_path / "timed.csv"
+    path.write_text("start,end,arousal\n0,2,0.1\n2,3.5,0.2\n3.5,5,0.3\n")
+    store = tmp_path / "s.sqlite"
+    with pytest.raises(ScoreFileError, match=r"key = 'segment_id'\) has no column 'segment_id'; its columns are "
+                       r"start, end, arousal\. .*or match rows by time with key = \"time\"\."):
+        ap.evaluate(_segs(), [{"type": "table", "path": path, "name": "human"}], store=store, progress=False)
+    assert not store.exists() or ap.open_results(store).failures == []
+    (tmp_path / "ids.csv").write_text("segment_id,arousal\na,1\n")
+    with pytest.raises(ScoreFileError, match=r"no column 'start', 'end'.*or match rows by id with key = "
+                       r"\"segment_id\""):
+        ap.get_evaluator("table", path=tmp_path / "ids.csv", key="time")

@@ -22,6 +22,7 @@ from affectproxy.errors import (
     InvalidSegmentError,
     MissingDependencyError,
     PluginError,
+    ScoreFileError,
     SegmentFileError,
     StoreError,
     StudyError,
@@ -33,12 +34,14 @@ from affectproxy.model import Dimension, EmotionEstimate, Recording, Segment
 
 if TYPE_CHECKING:
     from affectproxy import circumplex, compare, testing
+    from affectproxy.audit import audit
     from affectproxy.engine import evaluate
     from affectproxy.registry import get_evaluator, list_evaluators
     from affectproxy.results import Results, open_results
     from affectproxy.segment_files import load_segments
 
 _LAZY = {
+    "audit": ("affectproxy.audit", "audit"),
     "evaluate": ("affectproxy.engine", "evaluate"),
     "get_evaluator": ("affectproxy.registry", "get_evaluator"),
     "list_evaluators": ("affectproxy.registry", "list_evaluators"),
@@ -76,12 +79,14 @@ __all__ = [
     "PluginError",
     "Recording",
     "Results",
+    "ScoreFileError",
     "Segment",
     "SegmentFileError",
     "StoreError",
     "StudyError",
     "UnknownEvaluatorError",
     "__version__",
+    "audit",
     "circumplex",
     "compare",
     "evaluate",

@@ -1,6 +1,9 @@
-"""The command line: ``affectproxy evaluators | run | export | compare | report | demo``.
+"""The command line: ``affectproxy evaluators | run | failures | export | compare | report | demo``.
 
-Library errors (:class:`AffectProxyError`) become a one-line message and exit code 1.
+Exit codes (see docs/cli.md): 0 success; 1 an error stopped the command (a one-line message says why and how to
+fix it); 2 wrong usage (an unknown option); 3 the run finished but some segments failed (listed with
+``affectproxy failures STORE``; run again after fixing to retry only those); 130 interrupted (Ctrl-C; every
+finished estimate is kept, run again to resume).
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from affectproxy.errors import AffectProxyError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+EXIT_ERROR = 1
+EXIT_FAILURES = 3
+EXIT_INTERRUPTED = 130
+
 
 def _friendly(func: F) -> F:
     @functools.wraps(func)
@@ -28,13 +35,17 @@ def _friendly(func: F) -> F:
                 return func(*args, **kwargs)
             except AffectProxyError as exc:
                 click.echo(f"Error: {exc}", err=True)
-                sys.exit(1)
+                sys.exit(EXIT_ERROR)
             except KeyboardInterrupt:
                 click.echo("\nInterrupted. Every finished estimate is in the store; run the same command again to "
                            "resume.", err=True)
-                sys.exit(130)
+                sys.exit(EXIT_INTERRUPTED)
             finally:
+                from affectproxy.engine import RunFailuresWarning
+
                 for w in caught:
+                    if issubclass(w.category, RunFailuresWarning):
+                        continue  # the run's summary lines say the same
                     if issubclass(w.category, (UserWarning, RuntimeWarning)) and "affectproxy" in w.filename:
                         click.echo(f"note: {w.message}", err=True)
 
@@ -79,22 +90,40 @@ def evaluators() -> None:
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="Override the study's store.")
 @click.option("--batch-size", type=int, default=None, help="Segments per evaluator call.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--skip-unavailable", is_flag=True,
+              help="Skip evaluators that cannot run here (weights missing, key unset) with a note, instead of "
+                   "stopping before the run.")
+@click.option("--replace-changed", is_flag=True,
+              help="Segments whose times or text changed in the table are evaluated again (their old estimates "
+                   "are deleted).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where to run: this process, or a Ray cluster (pip install \"affectproxy[ray]\"; docs/scaling.md).")
+@click.option("--address", default=None,
+              help="The Ray cluster's address for --engine ray (e.g. auto, ray://head:10001); default: start a "
+                   "local one.")
 @_friendly
-def run(study_file: Path, store: Path | None, batch_size: int | None, progress: bool) -> None:
-    """Run a study file; resumable: a rerun skips what is done and retries failures."""
+def run(study_file: Path, store: Path | None, batch_size: int | None, progress: bool, replace_changed: bool,
+        skip_unavailable: bool, engine: str = "local", address: str | None = None) -> None:
+    """Run a study file; resumable: a rerun skips what is done and retries failures.
+
+    Ends with one line per evaluator (new, already done, failed) and exits with 3 when failures remain.
+    """
     from affectproxy.engine import evaluate
     from affectproxy.study import load_study
 
     study = load_study(study_file)
-    segments = study.load_segments()
-    res = evaluate(segments, list(study.evaluators), store=store or study.store, batch_size=batch_size,
-                   progress=progress)
-    click.echo(f"{len(res.segments)} segments, {len(res.evaluators)} evaluators, {len(res.estimates)} estimates "
-               f"stored in {store or study.store}.")
-    for f in res.failures:
-        click.echo(f"failed: {f.message}", err=True)
-    if res.failures:
-        click.echo(f"{len(res.failures)} failures recorded; fix them and run again to retry only those.", err=True)
+    segments, evs = study.prepare(skip_unavailable=skip_unavailable)  # every evaluator built and checked first
+    target = store or study.store
+    res = evaluate(segments, evs, store=target, batch_size=batch_size, progress=progress,
+                   replace_changed=replace_changed, audio_hint=f" (the study file's [study] audio key, {study_file})",
+                   engine=engine, address=address, llm=study.llm or None)
+    click.echo(f"{len(res.segments)} segments in {target}:")
+    for line in res.summary:
+        click.echo(f"  {line.line()}")
+    failed = sum(s.failed for s in res.summary)
+    if failed:
+        click.echo(f"{failed} failed segment(s) remain: list them with `affectproxy failures {target}`; fix the "
+                   "cause and run again to retry only those.", err=True)
     if study.compare:
         from affectproxy import compare
 
@@ -103,6 +132,32 @@ def run(study_file: Path, store: Path | None, batch_size: int | None, progress: 
             options["target"] = _target(options["target"])
         click.echo("")
         _print_table(compare.correlate(res, **options))
+    if failed:
+        sys.exit(EXIT_FAILURES)
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--evaluator", "evaluator", default=None, help="Only this evaluator's failures.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write them as CSV.")
+@_friendly
+def failures(store: Path, evaluator: str | None, output: Path | None) -> None:
+    """List the segments that failed (evaluator, segment, error, attempts, message)."""
+    from affectproxy.results import open_results
+
+    frame = open_results(store).failures_frame()
+    if evaluator is not None:
+        frame = frame[frame["evaluator"] == evaluator]
+    if frame.empty:
+        click.echo(f"No failures recorded in {store}" + (f" for {evaluator!r}." if evaluator else "."))
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 120):
+            click.echo(frame.to_string(index=False))
+    if output is not None:
+        frame.to_csv(output, index=False)
+        click.echo(f"Wrote {output}.")
 
 
 @main.command()
@@ -124,6 +179,39 @@ def export(store: Path, output: Path, wide: bool) -> None:
     click.echo(f"Wrote {len(frame)} rows to {output}.")
 
 
+@main.command()
+@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as CSV.")
+@_friendly
+def usage(store: Path, output: Path | None) -> None:
+    """What the LLM calls of a study cost: calls, tokens by modality, cost per evaluator and provider/model,
+    cache hits."""
+    from affectproxy.llm.usage import summarize, totals
+    from affectproxy.store import Store
+
+    with Store(store) as db:
+        calls = db.calls()
+    if not calls:
+        click.echo(f"No LLM calls recorded in {store}.")
+        return
+    frame = summarize(calls)
+    _print_table(frame.drop(columns=["model_versions"]))
+    t = totals(calls)
+    tokens = ", ".join(f"{m} {n:,}" for m, n in sorted(t["input_tokens"].items())) or "none"
+    cost = (f"${t['cost']:.4f}" if t["cost"] is not None else
+            f"unknown for {t['cost_unknown']} calls without a price (priced part ${t['known_cost']:.4f})")
+    click.echo(f"\n{t['calls']} paid calls, {t['errors']} failed attempts (not billed), {t['cache_hits']} cache hits; "
+               f"input tokens: {tokens}; output {t['output_tokens']:,} (+{t['thinking_tokens']:,} thinking); "
+               f"cost {cost}.")
+    versions = frame[frame["model_versions"].str.contains(",")]
+    for _, row in versions.iterrows():
+        click.echo(f"note: {row['provider']}/{row['model']} answered as several model versions: "
+                   f"{row['model_versions']}.", err=True)
+    if output is not None:
+        frame.to_csv(output, index=False)
+        click.echo(f"Wrote {output}.")
+
+
 def _target(value: str | None) -> tuple[str, str] | None:
     if value is None:
         return None
@@ -139,15 +227,29 @@ def _target(value: str | None) -> tuple[str, str] | None:
 @click.option("--target", default=None, help="Compare everything against EVALUATOR/DIMENSION.")
 @click.option("--inference", type=click.Choice(["neff", "surrogate", "naive"]), default="neff",
               help="How p is computed (neff: effective sample size, robust to serial dependence).")
+@click.option("--within", is_flag=True,
+              help="Also pair dimensions inside one evaluator (e.g. prosody/arousal against prosody/f0_range).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
 @_friendly
-def compare_cmd(store: Path, method: Any, target: str | None, inference: str, output: Path | None) -> None:
-    """Print the correlation table of stored results."""
+def compare_cmd(store: Path, method: Any, target: str | None, inference: str, within: bool,
+                output: Path | None) -> None:
+    """Print the correlation table of stored results.
+
+    p_adj is corrected over every row of the table (all pairs of series from different evaluators, or with
+    --target the pairs with the target); the line after the table names the family and its size.
+    `affectproxy report` with the same options gives the same table.
+    """
     from affectproxy import compare
+    from affectproxy.compare.correlate import family_note, no_pairs_reason
     from affectproxy.results import open_results
 
-    table = compare.correlate(open_results(store), method=method, target=_target(target), inference=inference)
+    res = open_results(store)
+    table = compare.correlate(res, method=method, target=_target(target), inference=inference,
+                              within_evaluator=within)
+    if table.empty:
+        raise compare.CorrelationInputError(no_pairs_reason(res, within_evaluator=within))
     _print_table(table)
+    click.echo(family_note(table, target=target, within_evaluator=within))
     if output is not None:
         table.to_csv(output, index=False)
         click.echo(f"Wrote {output}.")
@@ -158,16 +260,31 @@ def compare_cmd(store: Path, method: Any, target: str | None, inference: str, ou
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--method", type=click.Choice(["spearman", "kendall", "pearson"]), default="spearman")
 @click.option("--target", default=None, help="Compare everything against EVALUATOR/DIMENSION.")
+@click.option("--inference", type=click.Choice(["neff", "surrogate", "naive"]), default="neff",
+              help="How p is computed (neff: effective sample size, robust to serial dependence).")
+@click.option("--within", is_flag=True,
+              help="Also pair dimensions inside one evaluator (e.g. prosody/arousal against prosody/f0_range).")
 @_friendly
-def report(store: Path, out_dir: Path, method: Any, target: str | None) -> None:
-    """Write an HTML report with figures (one PNG per figure beside the HTML)."""
+def report(store: Path, out_dir: Path, method: Any, target: str | None, inference: str, within: bool) -> None:
+    """Write an HTML report with figures (one PNG per figure beside the HTML) and the table as correlations.csv.
+
+    Takes the options of `affectproxy compare` and computes the same table (the same p_adj); the report names
+    the family that p_adj is corrected over.
+    """
     from affectproxy import compare
+    from affectproxy.compare.correlate import family_note, no_pairs_reason
     from affectproxy.report import write_report
     from affectproxy.results import open_results
 
     res = open_results(store)
-    table = compare.correlate(res, method=method, target=_target(target))
-    path = write_report(res, out_dir, table=table, title=f"affectproxy report: {store.name}")
+    table = compare.correlate(res, method=method, target=_target(target), inference=inference,
+                              within_evaluator=within)
+    notes = [no_pairs_reason(res, within_evaluator=within)] if table.empty else []
+    notes.append(family_note(table, target=target, within_evaluator=within))
+    path = write_report(res, out_dir, table=table, title=f"affectproxy report: {store.name}", notes=notes)
+    table.to_csv(path.parent / "correlations.csv", index=False)
+    for line in notes:
+        click.echo(line)
     click.echo(f"Report: {path}")
 
 
@@ -187,6 +304,47 @@ def demo(out_dir: Path, progress: bool) -> None:
     click.echo("")
     _print_table(table[[c for c in cols if c in table.columns]])
     click.echo(f"\nReport: {outcome.report}")
+
+
+@main.command(name="audit")
+@click.argument("corpus_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--corpus", "kind", type=click.Choice(["emodb", "csv"]), default="emodb", show_default=True,
+              help="emodb: EMO-DB's folder (file-name code); csv: a list with columns file, label, speaker.")
+@click.option("-e", "--evaluator", "evaluators", multiple=True, required=True,
+              help="Repeatable: NAME or NAME:key=value,key=value (e.g. gemini, emotion2vec:device=cuda).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: audit.sqlite (resumable), report.html, answers.csv, summary CSVs.")
+@click.option("--with-text", is_flag=True, help="Give evaluators the transcripts too (default: audio only).")
+@click.option("--labels", default=None, help="csv corpora: the label set, comma-separated (default: those present).")
+@click.option("--synonyms", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A JSON file {label: [words]} mapping answers to labels (default: the EMO-DB table).")
+@click.option("--judge", default=None, help="PROVIDER:MODEL of an LLM that maps answers the synonym table leaves "
+              "unmatched (e.g. gemini:gemini-2.5-flash); default: none, they stay 'no match'.")
+@click.option("--llm", "llm_options", multiple=True,
+              help="Repeatable: PROVIDER:key=value,... LLM layer settings (e.g. gemini:rpm=60,max_in_flight=8).")
+@click.option("--progress/--no-progress", default=True)
+@_friendly
+def audit_cmd(corpus_dir: Path, kind: str, evaluators: tuple[str, ...], out_dir: Path, with_text: bool,
+              labels: str | None, synonyms: Path | None, judge: str | None, llm_options: tuple[str, ...],
+              progress: bool) -> None:
+    """Audit evaluators against a labelled emotion corpus (EMO-DB or a CSV list): match rates, confusion,
+    calibration and recall side by side, in an HTML report. Rerun the same command to resume."""
+    from affectproxy.audit.judge import parse_judge_option
+    from affectproxy.audit.workflow import audit, parse_evaluator_option, parse_llm_options, read_synonyms
+
+    label_set = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
+    result = audit(corpus_dir, [parse_evaluator_option(e) for e in evaluators], out_dir, kind=kind,
+                   labels=label_set, with_text=with_text, progress=progress,
+                   synonyms=read_synonyms(synonyms) if synonyms else None,
+                   judge=parse_judge_option(judge) if judge else None,
+                   llm=parse_llm_options(llm_options) if llm_options else None)
+    corpus = result.corpus
+    click.echo(f"{len(corpus.segments)} files ({len(corpus.skipped)} skipped, listed in {out_dir / 'skipped.csv'}); "
+               f"{len(result.results.failures)} failed evaluations.")
+    _print_table(result.side_by_side.reset_index())
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"Report: {result.report}")
 
 
 __all__ = ["main"]

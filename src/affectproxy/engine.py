@@ -31,7 +31,7 @@ from affectproxy.executors import Executor, SequentialExecutor, ThreadExecutor
 from affectproxy.model import Segment
 from affectproxy.planning import DEFAULT_BATCH_SIZE, Recipe, Task, group_key, is_incremental, is_llm, plan_tasks
 from affectproxy.planning import batch_size as _batch_size
-from affectproxy.registry import get_evaluator
+from affectproxy.registry import check_evaluators, get_evaluator
 from affectproxy.results import Results
 from affectproxy.store import Store
 
@@ -84,13 +84,22 @@ def resolve(evaluators: Sequence[EvaluatorLike] | EvaluatorLike) -> list[tuple[E
     if isinstance(evaluators, (str, Mapping)) or not isinstance(evaluators, Sequence):
         evaluators = [evaluators]  # type: ignore[list-item]
     out: list[tuple[Evaluator, Recipe | None]] = []
-    for ev in evaluators:
+    for i, ev in enumerate(evaluators, start=1):
         if isinstance(ev, str):
             out.append((get_evaluator(ev), Recipe(ev)))
         elif isinstance(ev, Mapping):
             options = dict(ev)
+            if "type" not in options:
+                raise AffectProxyError(f"Evaluator #{i} {options!r} has no 'type': give the registry name, e.g. "
+                                       "{'type': 'table', 'path': ...}.")
             kind = options.pop("type")
-            out.append((get_evaluator(kind, **options), Recipe(kind, options)))
+            try:
+                out.append((get_evaluator(kind, **options), Recipe(kind, options)))
+            except AffectProxyError:
+                raise
+            except (TypeError, ValueError) as exc:
+                raise AffectProxyError(f"Evaluator #{i} ({kind!r}) rejected its options "
+                                       f"{', '.join(sorted(options)) or '(none)'}: {exc}") from exc
         else:
             out.append((ev, None))
     names = [ev.name for ev, _ in out]
@@ -202,6 +211,8 @@ def evaluate(
     llm: Mapping[str, Any] | None = None,
     replace_changed: bool = False,
     audio_hint: str = "",
+    engine: str = "local",
+    address: str | None = None,
 ) -> Results:
     """Run evaluators over segments, committing every estimate to a SQLite store as it arrives.
 
@@ -226,6 +237,9 @@ def evaluate(
             is refused unless this is True; then its old estimates are deleted and it is evaluated again.
             (A changed segment with no estimates always takes its new times and text.)
         audio_hint: appended to "no audio file" messages (the CLI names the study file's ``audio`` key).
+        engine: ``"local"`` (this process; the default) or ``"ray"`` (a Ray cluster: the ``affectproxy[ray]``
+            extra; see docs/scaling.md and :func:`affectproxy.cluster.engine.evaluate_on_ray`).
+        address: the Ray cluster's address for ``engine="ray"`` (None: start a local one).
 
     Returns:
         :class:`Results` over the given segments and evaluators.
@@ -253,9 +267,23 @@ def evaluate(
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
 
+    if engine == "ray":
+        from affectproxy.cluster.engine import evaluate_on_ray
+
+        return evaluate_on_ray(segments, evaluators, store=store, batch_size=batch_size, progress=progress, llm=llm,
+                               replace_changed=replace_changed, audio_hint=audio_hint, address=address)
+    if engine != "local":
+        raise AffectProxyError(f"Unknown engine {engine!r}: use 'local' or 'ray'.")
     segments = list(segments)
     check_unique_ids(segments)
     built = resolve(evaluators)
+    problems = check_evaluators([ev for ev, _ in built])
+    if problems:
+        raise AffectProxyError(
+            f"{_plural(len(problems), 'evaluator')} cannot run here, so nothing was started: "
+            + "; ".join(str(p) for p in problems)
+            + ". Fix these, or leave those evaluators out (CLI: --skip-unavailable)."
+        )
     db = store if isinstance(store, Store) else Store(store)
     readers = Readers()
     layer = None

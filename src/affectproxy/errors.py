@@ -31,6 +31,10 @@ class SegmentFileError(InvalidSegmentError):
     """A segment table could not be read or parsed."""
 
 
+class ScoreFileError(AffectProxyError, ValueError):
+    """A score file (the table evaluator's CSV/Parquet) is missing, unreadable or lacks a needed column."""
+
+
 class AudioError(AffectProxyError, ValueError):
     """Audio could not be read, or a segment does not fit the audio."""
 
@@ -93,6 +97,7 @@ __all__ = [
     "MissingDependencyError",
     "PluginError",
     "RateLimitError",
+    "ScoreFileError",
     "SegmentFileError",
     "ServiceError",
     "ServiceTimeoutError",

@@ -32,6 +32,12 @@ class Evaluator(Protocol):
         needs_text: True when an empty transcript cannot be evaluated.
         use_cache(cache): called with a :class:`affectproxy.cache.ResponseCache` backed by the run's store
             before the first ``evaluate``; costly backends (LLMs) cache each paid response there at once.
+        check(): returns a :class:`CheckResult` saying whether *this instance*, with the options it was built
+            with, can run here (e.g. ``model=DIR`` exists and holds weights, the API key is set). It must load
+            nothing (no weights, no network) and be fast: the preflight
+            (:func:`affectproxy.registry.check_evaluators`) calls it for every evaluator before the first segment,
+            and a run stops before it starts, listing every problem at once. Without it the preflight falls back
+            to the spec's ``check()``, which knows only the defaults.
     """
 
     name: str
@@ -81,7 +87,9 @@ class EvaluatorSpec:
         summary: one line for ``affectproxy evaluators``.
         requires: import names needed at run time, checked with ``importlib.util.find_spec`` (never imported).
         extra: what to ``pip install`` when something in ``requires`` is missing.
-        check: optional callable returning a :class:`CheckResult` (weights present, key set, ...).
+        check: optional callable returning a :class:`CheckResult` (weights present, key set, ...) for the
+            default options; ``affectproxy evaluators`` shows it. An evaluator whose options change the answer
+            (a ``model=DIR``) also defines ``check()`` on the instance (see :class:`Evaluator`).
     """
 
     name: str

@@ -3,7 +3,8 @@
 Entry points are loaded one by one, so a plugin that fails to import is listed as broken (with its error) and
 the others still load; ``import affectproxy`` never loads plugins. ``AFFECTPROXY_PLUGINS`` (comma-separated
 entry-point or distribution names, or empty for none) pins which external plugins load, for reproducible runs.
-Built-in core evaluators (``table``) always load.
+Built-in core evaluators (``table``) always load. :func:`check_evaluators` is the preflight: before a run, it asks
+every built evaluator whether it can run here and returns every problem at once.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import importlib.metadata
 import importlib.util
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -74,7 +75,7 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._loaded = False
-        self._extra: list[tuple[object, str]] = []
+        self._made: dict[int, tuple[weakref.ref[Any], str]] = {}
         self._specs: dict[str, EvaluatorSpec] = {}
         self._owners: dict[str, str] = {}
         self._broken: list[BrokenPlugin] = []
@@ -105,9 +106,6 @@ class Registry:
                     broken.append(BrokenPlugin(label, f"{type(exc).__name__}: {exc}"))
                     continue
                 labels[f"ep:{ep.name}"] = label
-            for obj, name in self._extra:
-                pm.register(obj, name=name)
-                labels[name] = name
             specs: dict[str, EvaluatorSpec] = {}
             owners: dict[str, str] = {}
             for impl in reversed(pm.hook.affectproxy_evaluators.get_hookimpls()):
@@ -132,30 +130,10 @@ class Registry:
             self._loaded = True
 
     def reload(self) -> None:
-        """Forget what was loaded; the next use loads the plugins again (e.g. after changing the env)."""
+        """Forget what was loaded; the next use loads the plugins again (e.g. after changing ``AFFECTPROXY_PLUGINS``
+        or installing a plugin in a running notebook)."""
         with self._lock:
             self._loaded = False
-
-    def register(self, plugin: object, name: str) -> None:
-        """Register a plugin object (a module or any object with hook implementations) by hand."""
-        with self._lock:
-            self._extra.append((plugin, name))
-            self._loaded = False
-
-    def unregister(self, name: str) -> None:
-        """Undo :meth:`register`."""
-        with self._lock:
-            self._extra = [(p, n) for p, n in self._extra if n != name]
-            self._loaded = False
-
-    @contextmanager
-    def registered(self, plugin: object, name: str) -> Iterator[None]:
-        """Register a plugin for the duration of a ``with`` block (handy in tests)."""
-        self.register(plugin, name)
-        try:
-            yield
-        finally:
-            self.unregister(name)
 
     # -- queries ---------------------------------------------------------------------------------------------
     @property
@@ -209,7 +187,24 @@ class Registry:
         missing = self.missing(spec)
         if missing:
             raise MissingDependencyError(f"Evaluator {name!r} needs {', '.join(missing)}: {self._fix(spec, missing)}")
-        return spec.factory(**options)
+        ev = spec.factory(**options)
+        self._remember(ev, spec.name)
+        return ev
+
+    def _remember(self, ev: object, name: str) -> None:
+        """Note which spec built ``ev`` (weakly: the registry never keeps an evaluator alive)."""
+        try:
+            ref = weakref.ref(ev)
+        except TypeError:  # a class with __slots__ and no __weakref__: its spec is then unknown
+            return
+        with self._lock:
+            self._made = {k: v for k, v in self._made.items() if v[0]() is not None}
+            self._made[id(ev)] = (ref, name)
+
+    def made_by(self, ev: object) -> str | None:
+        """The registry name of the spec that built ``ev`` through :meth:`create`, or None (built by hand)."""
+        entry = self._made.get(id(ev))
+        return entry[1] if entry is not None and entry[0]() is ev else None
 
 
 def _importable(name: str) -> bool:
@@ -242,6 +237,70 @@ def list_evaluators() -> list[EvaluatorInfo]:
     return rows
 
 
+@attrs.frozen
+class Problem:
+    """Why one evaluator cannot run here, found before the run starts.
+
+    Attributes:
+        name: the evaluator's instance label (or the study entry, for one that could not be built).
+        reason: what is wrong and how to fix it.
+    """
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+
+def check_evaluators(evaluators: Sequence[Evaluator]) -> list[Problem]:
+    """Preflight: ask every built evaluator whether it can run here, before the first segment.
+
+    Uses the instance's own ``check()`` when it has one (it sees the options the evaluator was built with, e.g.
+    ``model=DIR``), else the ``check`` of the spec that built it through :func:`get_evaluator`; an instance built
+    by hand without ``check()`` counts as ready. Checks load nothing (no weights, no network), so this is fast.
+
+    Args:
+        evaluators: built evaluator instances.
+
+    Returns:
+        Every problem at once (empty when all can run), each with the evaluator's name and the reason with its fix.
+
+    Examples:
+        >>> import affectproxy as ap, pathlib, tempfile
+        >>> from affectproxy.registry import check_evaluators
+        >>> class NoKey:
+        ...     name = "rater"
+        ...     def check(self):
+        ...         return ap.CheckResult(False, "RATER_API_KEY is not set; export it and run again")
+        >>> [str(p) for p in check_evaluators([NoKey()])]
+        ['rater: RATER_API_KEY is not set; export it and run again']
+    """
+    problems = []
+    for ev in evaluators:
+        name = str(getattr(ev, "name", type(ev).__name__))
+        own = getattr(ev, "check", None)
+        made_by = registry.made_by(ev)
+        if callable(own):
+            what, check = f"{name!r}.check()", own
+        elif made_by is not None:
+            what, check = f"the check() of evaluator type {made_by!r}", registry.spec(made_by).check
+        else:
+            continue
+        try:
+            result = check()
+        except Exception as exc:
+            problems.append(Problem(name, f"{what} raised {type(exc).__name__}: {exc}"))
+            continue
+        if not isinstance(result, CheckResult):
+            problems.append(Problem(name, f"{what} returned {type(result).__name__}, not an affectproxy.CheckResult; "
+                                          "fix the plugin"))
+        elif not result.ok:
+            problems.append(Problem(name, result.reason or f"{what} failed without saying why; ask the plugin's "
+                                                          "author"))
+    return problems
+
+
 def get_evaluator(name: str, /, **options: Any) -> Evaluator:
     """Build the evaluator registered as ``name`` with ``options`` (construction loads no weights).
 
@@ -264,4 +323,7 @@ def get_evaluator(name: str, /, **options: Any) -> Evaluator:
     return registry.create(name, **options)
 
 
-__all__ = ["BrokenPlugin", "EvaluatorInfo", "Registry", "get_evaluator", "list_evaluators", "registry"]
+__all__ = [
+    "BrokenPlugin", "EvaluatorInfo", "Problem", "Registry", "check_evaluators", "get_evaluator", "list_evaluators",
+    "registry",
+]

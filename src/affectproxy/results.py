@@ -116,6 +116,20 @@ class Results:
                 (e.categories or {}).items()]
         return pd.DataFrame(rows, columns=["segment_id", "evaluator", "label", "probability"])
 
+    def labels(self) -> pd.DataFrame:
+        """Tidy text outputs (an LLM's open-ended ``emotion`` word, a ``rhetoric`` label): segment_id, evaluator,
+        field, label; in segment order, then evaluator order."""
+        import pandas as pd
+
+        order = {s.id: i for i, s in enumerate(self.segments)}
+        ev_order = {r.name: i for i, r in enumerate(self.evaluators)}
+        rows = sorted(
+            ((order.get(e.segment_id, len(order)), ev_order.get(e.evaluator, 0), e.segment_id, e.evaluator, field,
+              label) for e in self.estimates for field, label in e.labels.items()),
+            key=lambda r: (r[0], r[1]),
+        )
+        return pd.DataFrame([r[2:] for r in rows], columns=["segment_id", "evaluator", "field", "label"])
+
     def arrays(self, evaluator: str, name: str) -> dict[str, np.ndarray]:
         """segment id -> the array ``name`` (an embedding or a track) from one evaluator."""
         return {e.segment_id: e.arrays[name] for e in self.estimates if e.evaluator == evaluator and name in e.arrays}

@@ -5,6 +5,10 @@ time span (``key="time"``: ``start``/``end`` columns, optionally ``recording``, 
 seconds). A blank cell means "no value" for that dimension: the dimension is left out of that segment's
 estimate (never NaN), so comparisons treat it as missing.
 
+The file is read and checked when the evaluator is built, so a missing file, a missing key column or a
+misspelt value column is one :class:`ScoreFileError` before the run, never one failure per segment; a segment
+without a row is a failure of that segment only.
+
 Examples:
     >>> import pandas as pd, tempfile, pathlib
     >>> from affectproxy import Recording, Segment
@@ -18,12 +22,13 @@ Examples:
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from affectproxy.errors import EvaluatorOutputError, SegmentFileError
+from affectproxy.errors import EvaluatorOutputError, ScoreFileError
 from affectproxy.hashing import file_sha256
 from affectproxy.model import Dimension, EmotionEstimate, Segment
 
@@ -45,6 +50,11 @@ class TableEvaluator:
         ranges: dimension -> (low, high) for non-canonical scales (canonical names have defaults).
         tolerance: seconds of slack when matching by time.
         name: the instance label (default ``"table"``).
+
+    Raises:
+        ScoreFileError: the file is missing or unreadable, lacks the key column(s) (``segment_id``/``id``, or
+            ``start`` and ``end``), lists an id twice, or lacks a column named in ``columns``.
+        ValueError: ``key`` is neither ``"segment_id"`` nor ``"time"``.
     """
 
     sample_rate: int | None = None
@@ -62,7 +72,7 @@ class TableEvaluator:
         name: str = "table",
     ) -> None:
         if key not in ("segment_id", "time"):
-            raise ValueError(f"table evaluator: key must be 'segment_id' or 'time', got {key!r}.")
+            raise ValueError(f"table evaluator {name!r}: key must be 'segment_id' or 'time', got {key!r}.")
         self.path = Path(path)
         self.name = name
         self.key = key
@@ -72,6 +82,7 @@ class TableEvaluator:
             None if columns is None else dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
         )
         self._frame: pd.DataFrame | None = None
+        self._read()  # fail here, before any run, for a missing file or a missing key or value column
 
     # -- the file ------------------------------------------------------------------------------------------
     def _read(self) -> pd.DataFrame:
@@ -80,7 +91,7 @@ class TableEvaluator:
         import pandas as pd
 
         if not self.path.exists():
-            raise SegmentFileError(
+            raise ScoreFileError(
                 f"Table file {str(self.path)!r} for evaluator {self.name!r} does not exist. Fix the path option."
             )
         suffix = self.path.suffix.lower()
@@ -90,32 +101,41 @@ class TableEvaluator:
             elif suffix in (".csv", ".tsv", ".txt"):
                 frame = pd.read_csv(self.path, sep="\t" if suffix == ".tsv" else ",")
             else:
-                raise SegmentFileError(
+                raise ScoreFileError(
                     f"Table file {str(self.path)!r}: unknown format {suffix!r}. Use .csv, .tsv or .parquet."
                 )
-        except SegmentFileError:
+        except ScoreFileError:
             raise
         except Exception as exc:
-            raise SegmentFileError(f"Cannot read table file {str(self.path)!r}: {exc}") from exc
+            raise ScoreFileError(f"Cannot read table file {str(self.path)!r}: {exc}") from exc
         if self.key == "segment_id" and "segment_id" not in frame and "id" in frame:
             frame = frame.rename(columns={"id": "segment_id"})
         needed = ["segment_id"] if self.key == "segment_id" else ["start", "end"]
         absent = [c for c in needed if c not in frame]
         if absent:
-            raise SegmentFileError(
-                f"Table file {str(self.path)!r} has no column {', '.join(map(repr, absent))} "
-                f"(columns: {', '.join(map(str, frame.columns))}). Add it, or set key='time'/'segment_id'."
+            if self.key == "segment_id" and {"start", "end"} <= set(frame.columns):
+                fix = "Rename its id column to segment_id (or id), or match rows by time with key = \"time\"."
+            elif self.key == "time" and "segment_id" in frame:
+                fix = "Add start and end columns (seconds), or match rows by id with key = \"segment_id\"."
+            else:
+                fix = ("Name the id column segment_id (or id), or give start and end columns and key = \"time\".")
+            raise ScoreFileError(
+                f"Table file {str(self.path)!r} (evaluator {self.name!r}, key = {self.key!r}) has no column "
+                f"{', '.join(map(repr, absent))}; its columns are {', '.join(map(str, frame.columns))}. {fix}"
             )
         if self.key == "segment_id":
             frame["segment_id"] = frame["segment_id"].astype(str)
             dup = frame["segment_id"][frame["segment_id"].duplicated()].unique().tolist()
             if dup:
-                raise SegmentFileError(f"Table file {str(self.path)!r} lists segment ids more than once: {dup[:10]}.")
+                raise ScoreFileError(f"Table file {str(self.path)!r} lists segment ids more than once: {dup[:10]}.")
         cols = self.column_map(frame)
         for col in cols:
             if col not in frame:
-                raise SegmentFileError(
-                    f"Table file {str(self.path)!r} has no column {col!r}; columns: {', '.join(map(str, frame))}."
+                close = difflib.get_close_matches(col, [str(c) for c in frame.columns], n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ScoreFileError(
+                    f"Table file {str(self.path)!r} (evaluator {self.name!r}) has no column {col!r} named in "
+                    f"columns;{hint} its columns are {', '.join(map(str, frame))}. Fix the columns option."
                 )
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
         self._frame = frame
@@ -143,12 +163,11 @@ class TableEvaluator:
         return tuple(dims)
 
     def fingerprint(self) -> dict[str, Any]:
-        digest = file_sha256(self.path) if self.path.exists() else None
         return {
             "evaluator": "table",
             "file": self.path.name,
-            "sha256": digest,
-            "columns": self.column_map() if self.path.exists() else self._columns,
+            "sha256": file_sha256(self.path),
+            "columns": self.column_map(),
             "key": self.key,
             "tolerance": self.tolerance if self.key == "time" else None,
             "ranges": self.ranges,

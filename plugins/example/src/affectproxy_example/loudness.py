@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import affectproxy as ap
+from affectproxy.audio import segment_samples
 
 
 class LoudnessEvaluator:
@@ -33,6 +34,9 @@ class LoudnessEvaluator:
     batch_size = 32
 
     def __init__(self, *, reference_db: float = -26.0, scale_db: float = 10.0, name: str = "loudness") -> None:
+        # check options here, so a bad one stops the run before it starts (never once per segment)
+        if not (isinstance(scale_db, (int, float)) and scale_db > 0):
+            raise ValueError(f"loudness: scale_db must be a positive number of dB, got {scale_db!r}.")
         self.name = name
         self.reference_db = float(reference_db)
         self.scale_db = float(scale_db)
@@ -47,9 +51,12 @@ class LoudnessEvaluator:
     def evaluate(self, segments: Sequence[ap.Segment]) -> list[ap.EmotionEstimate]:
         out = []
         for seg in segments:
-            assert seg.audio is not None, "the core fills Segment.audio"
-            rms = float(np.sqrt(np.mean(np.square(seg.audio, dtype=np.float64))))
+            # the core fills seg.audio (float32 mono at sample_rate); the guard refuses what is missing or
+            # malformed when someone calls evaluate() directly, with a message naming the segment and the fix
+            samples = segment_samples(seg, evaluator=self.name, sample_rate=self.sample_rate)
+            rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
             level = max(-120.0, 20 * math.log10(max(rms, 1e-6)))
             arousal = math.tanh((level - self.reference_db) / self.scale_db)
-            out.append(ap.EmotionEstimate(seg.id, self.name, {"arousal": arousal, "level_db": level}))
+            out.append(ap.EmotionEstimate(segment_id=seg.id, evaluator=self.name,
+                                          values={"arousal": arousal, "level_db": level}))
         return out
