@@ -8,7 +8,9 @@ import pandas as pd
 import pingouin as pg
 import pytest
 
-from affectproxy.compare import CorrelationInputError, agreement, ccc, icc, krippendorff_alpha_interval
+import affectproxy as ap
+from affectproxy.compare import CorrelationInputError, agreement, ccc, declared_ranges, icc, krippendorff_alpha_interval
+from affectproxy.store import EvaluatorRecord
 
 
 def _advocates(rng: np.random.Generator, n: int = 51) -> np.ndarray:
@@ -86,3 +88,37 @@ def test_agreement_needs_two_raters():
         agreement(frame, dimension="pathos")
     with pytest.raises(CorrelationInputError, match="dimension"):
         agreement(frame)
+
+
+def _results(base: np.ndarray) -> ap.Results:
+    """Results as the store gives them back: evaluator records carry the declared dimensions."""
+    rec = ap.Recording("debate")
+    segs = [ap.Segment(f"s{i}", rec, float(i), i + 1.0) for i in range(base.size)]
+    records = [EvaluatorRecord("gemini", "f1", {}, (ap.Dimension("valence"),)),  # canonical: -1..1
+               EvaluatorRecord("trust", "f2", {}, (ap.Dimension("pathos"),)),  # canonical: -2..2
+               EvaluatorRecord("prosody", "f3", {}, (ap.Dimension("f0_range"),))]  # unbounded
+    estimates = []
+    for i, b in enumerate(base):
+        estimates += [ap.EmotionEstimate(f"s{i}", "gemini", {"valence": 2 * b - 1}),
+                      ap.EmotionEstimate(f"s{i}", "trust", {"pathos": 4 * b - 2}),
+                      ap.EmotionEstimate(f"s{i}", "prosody", {"f0_range": 40 * b})]
+    return ap.Results(segs, records, estimates, [])
+
+
+def test_declared_ranges_put_raters_on_one_scale_without_hand_filled_ranges():
+    res = _results(np.random.default_rng(6).uniform(0, 1, 30))
+    assert declared_ranges(res) == {"gemini/valence": (-1.0, 1.0), "trust/pathos": (-2.0, 2.0)}
+    table = agreement(res, ["gemini/valence", "trust/pathos"]).set_index("measure")
+    assert table.loc["ccc", "value"] == pytest.approx(1.0)
+    assert "on 0..1 from each rater's range" in table.loc["ccc", "description"]
+    raw = agreement(res, ["gemini/valence", "trust/pathos"], rescale=False).set_index("measure")
+    assert raw.loc["ccc", "value"] < 0.9 and raw.loc["ccc", "description"].endswith("raw values")
+    assert raw.loc["ccc", "value"] == pytest.approx(
+        agreement(res.to_pandas(), ["gemini/valence", "trust/pathos"]).set_index("measure").loc["ccc", "value"])
+    # a rater without a declared range: nothing is rescaled, and the description says why
+    mixed = agreement(res, ["gemini/valence", "prosody/f0_range"]).set_index("measure")
+    assert "no declared range for prosody/f0_range" in mixed.loc["ccc", "description"]
+    given = agreement(res, ["gemini/valence", "prosody/f0_range"], ranges={"prosody": (0, 40)})
+    assert given.set_index("measure").loc["ccc", "value"] == pytest.approx(1.0)
+    with pytest.raises(CorrelationInputError, match="No range for prosody/f0_range"):
+        agreement(res, ["gemini/valence", "prosody/f0_range", "trust/pathos"], ranges={"gemini": (-1, 1)})

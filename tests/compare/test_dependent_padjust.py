@@ -8,7 +8,15 @@ import pingouin as pg
 import pytest
 from scipy import stats
 
-from affectproxy.compare import CorrelationInputError, adjust_pvalues, compare_correlations, fisher_interval
+from affectproxy.compare import (
+    CorrelationInputError,
+    adjust_pvalues,
+    compare_correlations,
+    fisher_interval,
+    overlap_correlation,
+    williams_t,
+    zou_interval,
+)
 
 
 def _frame(rng: np.random.Generator, n: int = 51) -> pd.DataFrame:
@@ -32,6 +40,39 @@ def test_williams_t_against_steigers_formula_naive():
     assert row.t == pytest.approx(t, abs=1e-10)
     assert row.p == pytest.approx(2 * stats.t.sf(abs(t), n - 3), abs=1e-12)
     assert row.ci_low > 0 and row.p < 0.05 and row.ci_low < row["diff"] < row.ci_high
+
+
+def test_williams_t_matches_published_values():
+    # cocor.dep.groups.overlap(r.jk=.3, r.jh=.4, r.kh=.5, n=100, method="williams1959") gives t = -1.0767,
+    # p = 0.2843 (df = 97), the values of depcor: Silver, Hittner & May (2006), Applied Psychological Measurement
+    # 30:152 (cocor's test suite, tests/testthat/test.cocor.R)
+    t, df, p = williams_t(0.3, 0.4, 0.5, 100)
+    assert (round(t, 4), df, round(p, 4)) == (-1.0767, 97.0, 0.2843)
+
+
+def test_zou_interval_matches_zous_worked_example():
+    # Zou (2007) Psychological Methods 12:399, overlapping correlations: r12 = .396, r13 = .179, r23 = .088,
+    # n = 66 gives the 95% interval (-.093, .517) for rho12 - rho13 (also cocor's zou2007 test). With the
+    # dependence term set to zero the lower limit would be -.101.
+    ci_a = tuple(float(v) for v in fisher_interval(0.396, 66, method="pearson"))
+    ci_b = tuple(float(v) for v in fisher_interval(0.179, 66, method="pearson"))
+    low, high = zou_interval(0.396, 0.179, 0.088, ci_a, ci_b)
+    assert (round(low, 3), round(high, 3)) == (-0.093, 0.517)
+
+
+def test_zou_dependence_term_is_the_correlation_of_the_two_estimates():
+    # independent check: simulate trivariate normal samples and correlate the sampling errors of r_a and r_b
+    rng = np.random.default_rng(12)
+    for r_a, r_b, r_ab in ((0.3, 0.4, 0.5), (0.6, 0.2, -0.3), (0.7, 0.65, 0.8)):
+        cov = np.array([[1, r_a, r_b], [r_a, 1, r_ab], [r_b, r_ab, 1]])
+        chol = np.linalg.cholesky(cov)
+        z = rng.standard_normal((8_000, 100, 3)) @ chol.T  # target, a, b
+        zc = z - z.mean(axis=1, keepdims=True)
+        sd = np.sqrt((zc**2).sum(axis=1))
+        est_a = (zc[..., 0] * zc[..., 1]).sum(axis=1) / (sd[:, 0] * sd[:, 1])
+        est_b = (zc[..., 0] * zc[..., 2]).sum(axis=1) / (sd[:, 0] * sd[:, 2])
+        simulated = np.corrcoef(est_a, est_b)[0, 1]
+        assert overlap_correlation(r_a, r_b, r_ab) == pytest.approx(simulated, abs=0.03), (r_a, r_b, r_ab)
 
 
 def test_zou_interval_reduces_to_independent_case_when_uncorrelated():

@@ -16,9 +16,9 @@ Examples:
 from __future__ import annotations
 
 from affectproxy.compare._align import CorrelationInputError, LowEffectiveNWarning
-from affectproxy.compare.agreement import agreement, ccc, icc, krippendorff_alpha_interval
+from affectproxy.compare.agreement import agreement, ccc, declared_ranges, icc, krippendorff_alpha_interval
 from affectproxy.compare.correlate import COLUMNS, correlate
-from affectproxy.compare.dependent import compare_correlations, williams_t, zou_interval
+from affectproxy.compare.dependent import compare_correlations, overlap_correlation, williams_t, zou_interval
 from affectproxy.compare.describe import describe
 from affectproxy.compare.inference import (
     autocorrelation,
@@ -28,7 +28,8 @@ from affectproxy.compare.inference import (
     p_value_t,
 )
 from affectproxy.compare.padjust import adjust_pvalues
-from affectproxy.compare.surrogates import phase_randomised, surrogate_test
+from affectproxy.compare.routing import routing_curve, routing_plot
+from affectproxy.compare.surrogates import phase_randomised, recording_surrogates, surrogate_test
 
 __all__ = [
     "COLUMNS",
@@ -40,14 +41,19 @@ __all__ = [
     "ccc",
     "compare_correlations",
     "correlate",
+    "declared_ranges",
     "describe",
     "effective_n",
     "fisher_interval",
     "icc",
     "krippendorff_alpha_interval",
     "neff_from_acf",
+    "overlap_correlation",
     "p_value_t",
     "phase_randomised",
+    "recording_surrogates",
+    "routing_curve",
+    "routing_plot",
     "surrogate_test",
     "williams_t",
     "zou_interval",

@@ -1,4 +1,9 @@
-"""Turn Results (or their tidy table) into a segments x series matrix, in segment order, and pick series."""
+"""Turn Results (or their tidy table) into a segments x series matrix and pick series.
+
+:func:`matrix` keeps the order of first appearance (for figures and descriptives). :func:`ordered_matrix` is what
+inference uses: segments grouped by recording (recordings sorted by id) and in time order inside each one, so
+autocorrelations only pair segments of the same recording and nothing depends on the order of the table's rows.
+"""
 
 from __future__ import annotations
 
@@ -85,6 +90,50 @@ def matrix(frame: pd.DataFrame, series: Sequence[Series] | None = None) -> tuple
     return values, cols, segs
 
 
+def recording_layout(frame: pd.DataFrame) -> tuple[list[Any], np.ndarray, list[str]]:
+    """Segments in analysis order: grouped by recording, in time order inside each.
+
+    Recordings are sorted by id (as text); inside a recording segments are sorted by ``start`` (ties by segment
+    id as text). Without a ``recording`` column all segments form one recording; without a ``start`` column the
+    order inside a recording is the order of first appearance. Each segment's recording and start come from its
+    first row.
+
+    Returns:
+        ``(segment_ids, codes, recordings)``: ids in analysis order, the recording index (0, 1, ...) of each,
+        non-decreasing, and the recording ids in code order.
+    """
+    first = frame.drop_duplicates("segment_id")
+    ids = first["segment_id"].tolist()
+    pos = np.arange(len(ids))
+    rec: np.ndarray = np.full(len(ids), "", dtype=object)
+    if "recording" in first.columns:
+        rec = np.array(["" if pd.isna(v) else str(v) for v in first["recording"]], dtype=object)
+    if "start" in first.columns:
+        start = pd.to_numeric(first["start"], errors="coerce").to_numpy(dtype=float)
+        start = np.where(np.isnan(start), np.inf, start)
+        tie = np.array([str(i) for i in ids], dtype=object)
+        order = sorted(pos.tolist(), key=lambda k: (rec[k], start[k], tie[k]))
+    else:
+        order = sorted(pos.tolist(), key=lambda k: (rec[k], k))
+    recordings = list(dict.fromkeys(rec[k] for k in order))
+    code_of = {r: c for c, r in enumerate(recordings)}
+    codes = np.array([code_of[rec[k]] for k in order], dtype=int)
+    return [ids[k] for k in order], codes, [str(r) for r in recordings]
+
+
+def ordered_matrix(frame: pd.DataFrame, series: Sequence[Series] | None = None
+                   ) -> tuple[np.ndarray, list[Series], list[Any], np.ndarray]:
+    """Like :func:`matrix`, with rows in analysis order (see :func:`recording_layout`).
+
+    Returns:
+        ``(values, series, segment_ids, codes)``; ``codes`` is each row's recording index.
+    """
+    segs, codes, _ = recording_layout(frame)
+    values, cols, first = matrix(frame, series)
+    pos = {s: i for i, s in enumerate(first)}
+    return values[[pos[s] for s in segs]], cols, segs, codes
+
+
 def parse_series(value: str | Sequence[str], available: Iterable[Series], what: str = "target") -> Series:
     """Accept ``("trust", "pathos")`` or ``"trust/pathos"`` and check it exists.
 
@@ -119,7 +168,9 @@ __all__ = [
     "LowEffectiveNWarning",
     "label",
     "matrix",
+    "ordered_matrix",
     "parse_series",
+    "recording_layout",
     "segment_order",
     "series_list",
     "tidy_frame",

@@ -121,6 +121,21 @@ def _raters(frame: pd.DataFrame, raters: Sequence[str | Sequence[str]] | None, e
     return chosen
 
 
+def declared_ranges(results: Any) -> dict[str, tuple[float, float]]:
+    """``evaluator/dimension -> (low, high)`` for every dimension with a finite declared range.
+
+    Read from ``results.evaluators`` (a :class:`~affectproxy.Results` knows each evaluator's declared
+    :class:`~affectproxy.Dimension` s through the store's evaluator records); empty for a plain DataFrame.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for rec in getattr(results, "evaluators", None) or ():
+        for dim in getattr(rec, "dimensions", ()) or ():
+            low, high = float(dim.low), float(dim.high)
+            if np.isfinite(low) and np.isfinite(high) and high > low:
+                out[f"{rec.name}/{dim.name}"] = (low, high)
+    return out
+
+
 def agreement(
     results: Any,
     raters: Sequence[str | Sequence[str]] | None = None,
@@ -128,25 +143,32 @@ def agreement(
     evaluators: Sequence[str] | None = None,
     dimension: str | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
+    rescale: bool = True,
 ) -> pd.DataFrame:
     """Agreement of several raters on one scale, e.g. the TRUST advocates scoring Pathos.
 
     Raters are series: pass them as ``raters=["trust_a/pathos", ("trust_b", "pathos")]``, or name a
     ``dimension`` (optionally with ``evaluators``) to take every evaluator's series of that dimension.
-    Absolute-agreement measures (CCC, ICC(A,·), alpha) need a shared scale: pass ``ranges`` (rater label
-    ``evaluator/dimension`` or evaluator name -> (low, high)) to map each rater linearly onto 0..1 first.
+    Absolute-agreement measures (CCC, ICC(A,·), alpha) need a shared scale, so each rater is mapped linearly
+    from its range onto 0..1 first. The ranges are the evaluators' declared dimension ranges (a
+    :class:`~affectproxy.Results` knows them, e.g. Gemini's valence -1..1 and TRUST's pathos -2..2), overridden
+    by ``ranges``. If any rater has no range (neither declared nor given), no rater is rescaled and the
+    descriptions say so.
 
     Args:
         results: a :class:`~affectproxy.Results` or its tidy DataFrame.
         raters: the series to treat as raters.
         evaluators: with ``dimension``: keep only these evaluators.
         dimension: take every series of this dimension as a rater.
-        ranges: optional scale of each rater, for rescaling to 0..1.
+        ranges: scale of a rater (label ``evaluator/dimension`` or evaluator name -> (low, high)); overrides
+            the declared range.
+        rescale: False compares the raw values (no ranges used).
 
     Returns:
         DataFrame, one row per measure: measure (ccc, icc_a1, icc_c1, icc_ak, icc_ck, krippendorff_alpha,
-        mean_spearman), value, n (segments used), k (raters), description. CCC and Spearman are means over
-        rater pairs (pairwise complete); ICC uses segments rated by all; alpha uses every pairable value.
+        mean_spearman), value, n (segments used), k (raters), description (says whether the values were
+        rescaled). CCC and Spearman are means over rater pairs (pairwise complete); ICC uses segments rated by
+        all; alpha uses every pairable value.
 
     Raises:
         CorrelationInputError: fewer than 2 raters, unknown series, or a bad range.
@@ -162,15 +184,29 @@ def agreement(
     frame = tidy_frame(results)
     chosen = _raters(frame, raters, evaluators, dimension)
     values, _, _ = matrix(frame, chosen)
-    if ranges:
-        for k, s in enumerate(chosen):
-            rng = ranges.get(label(s), ranges.get(s[0]))
-            if rng is None:
-                continue
+    given = dict(ranges or {})
+    declared = declared_ranges(results)
+    scales = []
+    for s in chosen:
+        rng = given.get(label(s), given.get(s[0], declared.get(label(s))))
+        if rng is not None:
             low, high = float(rng[0]), float(rng[1])
             if not high > low:
                 raise CorrelationInputError(f"Range of {label(s)} must be (low, high) with high > low, got {rng!r}.")
+        scales.append(rng)
+    missing = [label(s) for s, rng in zip(chosen, scales, strict=True) if rng is None]
+    if rescale and not missing:
+        for k, rng in enumerate(scales):
+            low, high = float(rng[0]), float(rng[1])  # type: ignore[index]
             values[:, k] = (values[:, k] - low) / (high - low)
+        scale = "on 0..1 from each rater's range"
+    elif rescale and len(missing) < len(chosen) and not given:
+        scale = f"raw values (no declared range for {', '.join(missing)}; pass ranges=)"
+    elif rescale and len(missing) < len(chosen):
+        raise CorrelationInputError(f"No range for {', '.join(missing)}: give every rater a range "
+                                    "(ranges={'evaluator/dimension': (low, high)}) or none (rescale=False).")
+    else:
+        scale = "raw values"
     k = len(chosen)
     pairs = list(combinations(range(k), 2))
     complete = values[~np.isnan(values).any(axis=1)]
@@ -186,17 +222,18 @@ def agreement(
     n_all = int(np.sum(~np.isnan(values).all(axis=1)))
     rows = [
         ("ccc", float(np.nanmean(cccs)) if not np.all(np.isnan(cccs)) else np.nan, n_all, k,
-         "Lin's concordance correlation, mean over rater pairs"),
-        ("icc_a1", icc_vals["icc_a1"], complete.shape[0], k, "ICC(A,1): absolute agreement, single rater"),
+         f"Lin's concordance correlation, mean over rater pairs; {scale}"),
+        ("icc_a1", icc_vals["icc_a1"], complete.shape[0], k, f"ICC(A,1): absolute agreement, single rater; {scale}"),
         ("icc_c1", icc_vals["icc_c1"], complete.shape[0], k, "ICC(C,1): consistency, single rater"),
-        ("icc_ak", icc_vals["icc_ak"], complete.shape[0], k, "ICC(A,k): absolute agreement, mean of k raters"),
+        ("icc_ak", icc_vals["icc_ak"], complete.shape[0], k,
+         f"ICC(A,k): absolute agreement, mean of k raters; {scale}"),
         ("icc_ck", icc_vals["icc_ck"], complete.shape[0], k, "ICC(C,k): consistency, mean of k raters"),
         ("krippendorff_alpha", krippendorff_alpha_interval(values), pairable, k,
-         "Krippendorff's alpha, interval metric"),
+         f"Krippendorff's alpha, interval metric; {scale}"),
         ("mean_spearman", float(np.nanmean(rhos)) if not np.all(np.isnan(rhos)) else np.nan, n_all, k,
          "Spearman correlation, mean over rater pairs"),
     ]
     return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
 
 
-__all__ = ["AGREEMENT_COLUMNS", "agreement", "ccc", "icc", "krippendorff_alpha_interval"]
+__all__ = ["AGREEMENT_COLUMNS", "agreement", "ccc", "declared_ranges", "icc", "krippendorff_alpha_interval"]

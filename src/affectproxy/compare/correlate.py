@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from affectproxy.compare._align import (
     LowEffectiveNWarning,
     Series,
     label,
-    matrix,
+    ordered_matrix,
     parse_series,
     series_list,
     tidy_frame,
@@ -30,9 +31,10 @@ from affectproxy.compare.inference import (
     neff_from_acf,
     p_value_t,
     rank_nan,
+    recording_lengths,
 )
 from affectproxy.compare.padjust import PADJUST_METHODS, adjust_pvalues
-from affectproxy.compare.surrogates import correlate_rows, phase_randomised, surrogate_p
+from affectproxy.compare.surrogates import correlate_rows, recording_surrogates, surrogate_p
 
 COLUMNS: list[str] = [
     "x_evaluator", "x_dimension", "y_evaluator", "y_dimension", "method", "n", "n_eff", "r", "ci_low", "ci_high",
@@ -71,6 +73,34 @@ def _pairs(series: list[Series], target: Series | None, within: bool) -> list[tu
             if within or series[i][0] != series[j][0]]
 
 
+def series_rng(random_state: int | None, series: Series) -> np.random.Generator:
+    """The surrogate generator of one series: seeded by ``random_state`` and the series' name, so a series gets
+    the same surrogates whatever the order of the table's rows or of the other series."""
+    if random_state is None:
+        return np.random.default_rng()
+    return np.random.default_rng([int(random_state), zlib.crc32(label(series).encode("utf-8"))])
+
+
+def remedy(n_eff: float, recordings: int) -> str:
+    """What would raise a low ``n_eff``: more segments, or more recordings.
+
+    Within a recording, neighbouring segments repeat each other; recordings are independent. If ``n_eff`` is
+    at most twice the number of recordings, each recording counts as one or two observations, so more
+    segments per recording add little and more recordings are what helps.
+
+    Examples:
+        >>> remedy(4.0, 1)
+        'more segments help (a longer recording, or more recordings)'
+        >>> remedy(5.0, 5)
+        'more recordings help; more segments per recording add little'
+    """
+    if recordings <= 1:
+        return "more segments help (a longer recording, or more recordings)"
+    if n_eff <= 2 * recordings:
+        return "more recordings help; more segments per recording add little"
+    return "more segments help (longer recordings or more of them)"
+
+
 def _r(x: np.ndarray, y: np.ndarray) -> float:
     xc, yc = x - x.mean(), y - y.mean()
     return float(np.dot(xc, yc) / np.sqrt(np.dot(xc, xc) * np.dot(yc, yc)))
@@ -93,9 +123,13 @@ def correlate(
 ) -> pd.DataFrame:
     """Correlate every cross-evaluator pair of series, segment by segment, with robust inference.
 
-    A series is one (evaluator, dimension). Values are aligned by segment id, in order of first appearance.
-    For each pair only positions where both have a value enter ``r``; autocorrelations are estimated on each
-    whole series in time order, so a missing segment never shortens a lag.
+    A series is one (evaluator, dimension). Values are aligned by segment id. Serial dependence is modelled
+    only inside a recording: segments are grouped by the ``recording`` column and put in time order by
+    ``start`` (a tidy table without ``recording`` is one recording; without ``start``, in table order), and
+    segments of different recordings are independent. For each pair only positions where both have a value
+    enter ``r``; autocorrelations are estimated on each whole series from lag pairs inside one recording,
+    pooled over recordings, so a missing segment never shortens a lag. The result does not depend on the
+    order of the table's rows or recordings.
 
     Args:
         results: a :class:`~affectproxy.Results` or its tidy DataFrame (segment_id, evaluator, dimension, value).
@@ -105,19 +139,22 @@ def correlate(
         dimensions: keep only these dimensions (the target always stays).
         within_evaluator: also pair two dimensions of one evaluator (excluded by default).
         inference: what ``p`` is: "neff" (t test with Pyper-Peterman effective N; default), "surrogate"
-            (phase-randomised surrogates of x) or "naive" (the classic test, as scipy and the paper report).
-        padjust: "holm" (default), "bh", "by" or "none"; the family is every row this call returns.
+            (surrogates of x, phase-randomised inside each recording; without a target, of the series whose
+            name sorts first) or "naive" (the classic test, as scipy and the paper report).
+        padjust: "holm" (default), "bh", "by" or "none"; the family is every row this call returns (so it
+            depends on ``target``, ``evaluators``, ``dimensions`` and ``within_evaluator``).
         ci_level: confidence level of the interval.
         n_surrogates: surrogates per pair when ``inference="surrogate"``.
-        random_state: seed for the surrogates.
-        max_lag: lags summed in ``n_eff``; default ``floor(n / 5)``.
+        random_state: seed for the surrogates (each series' generator is seeded by it and the series' name).
+        max_lag: lags summed in ``n_eff``; default ``floor(n / 5)``, at most the longest recording less one.
 
     Returns:
         DataFrame, one row per pair, columns (always the same): x_evaluator, x_dimension, y_evaluator,
         y_dimension, method, n (paired segments), n_eff (effective sample size), r, ci_low, ci_high (Fisher-z
         interval using n_eff, or n when inference="naive"), ci_level, p_naive (classic: t approximation for
         spearman/pearson, scipy's normal approximation for kendall), p (per ``inference``), p_adj (p adjusted
-        per ``padjust``), inference, padjust, note (why a value is NaN or rough; empty if nothing to say).
+        per ``padjust``), inference, padjust, note (why a value is NaN, or that n_eff is low and what would
+        raise it; empty if nothing to say; never an n_eff note when inference="naive").
 
     Raises:
         CorrelationInputError: for unknown options, series, evaluators or dimensions, or malformed input.
@@ -144,23 +181,25 @@ def correlate(
     frame = tidy_frame(results)
     tgt = parse_series(target, series_list(frame)) if target is not None else None
     series = select_series(frame, evaluators, dimensions, keep=tgt)
-    values, series, _ = matrix(frame, series)
+    values, series, _, codes = ordered_matrix(frame, series)
     pairs = _pairs(series, tgt, within_evaluator)
     m = values.shape[0]
     masks = ~np.isnan(values)
     trans = values.T if method == "pearson" else rank_nan(values.T)
-    lag = default_max_lag(m) if max_lag is None else int(max_lag)
-    acf = autocorrelation(trans, lag) if m > 1 else np.full((len(series), 1), np.nan)
+    longest = int(np.bincount(codes).max()) if m else 0
+    lag = default_max_lag(m, longest) if max_lag is None else int(max_lag)
+    acf = autocorrelation(trans, lag, codes) if m > 1 else np.full((len(series), 1), np.nan)
     if inference == "surrogate" and n_surrogates * m > _SURROGATE_CELLS:
         raise CorrelationInputError(f"{n_surrogates} surrogates x {m} segments is too large; use "
                                     "inference='neff' (robust and fast) or fewer n_surrogates.")
-    seeds = np.random.default_rng(random_state).integers(0, 2**63 - 1, size=max(len(series), 1))
     surr_cache: dict[int, np.ndarray] = {}
 
     rows = []
     for i, j in pairs:
         both = masks[:, i] & masks[:, j]
         n = int(both.sum())
+        lengths = recording_lengths(both, codes)
+        n_rec = int(np.count_nonzero(lengths))
         xv, yv = values[both, i], values[both, j]
         r = p_naive = n_eff = p = np.nan
         note = ""
@@ -182,7 +221,7 @@ def correlate(
                     xt, yt = xv, yv
                 r = _r(xt, yt)
                 p_naive = float(p_value_t(r, n))
-            n_eff = float(neff_from_acf(acf[i], acf[j], n, max_lag))
+            n_eff = float(neff_from_acf(acf[i], acf[j], n, max_lag, lengths))
             if inference == "naive":
                 p = p_naive
             elif inference == "neff":
@@ -192,15 +231,18 @@ def correlate(
                 else:
                     p = float(p_value_t(r, n_eff))
             else:
-                if i not in surr_cache:
-                    valid = masks[:, i]
-                    surr = np.full((n_surrogates, m), np.nan)
-                    surr[:, valid] = phase_randomised(values[valid, i], n_surrogates, int(seeds[i]))
-                    surr_cache[i] = surr
-                null = correlate_rows(surr_cache[i][:, both], yv, method)
+                # x is randomised; without a target, the series whose name sorts first (the same whatever
+                # the order of the rows or of the series)
+                k, other = (i, j) if tgt is not None or label(series[i]) <= label(series[j]) else (j, i)
+                if k not in surr_cache:
+                    surr_cache[k] = recording_surrogates(values[:, k], codes, n_surrogates,
+                                                         series_rng(random_state, series[k]))
+                null = correlate_rows(surr_cache[k][:, both], values[both, other], method)
                 p = surrogate_p(r, null)
-            if n_eff < MIN_NEFF:
-                note = f"n_eff = {n_eff:.2f} < {MIN_NEFF}: interval and p are rough"
+            if n_eff < MIN_NEFF and inference != "naive":
+                where = "1 recording" if n_rec == 1 else f"{n_rec} recordings"
+                note = (f"n_eff = {n_eff:.2f} < {MIN_NEFF} ({n} segments in {where}): interval and p are rough; "
+                        f"{remedy(n_eff, n_rec)}")
         ci_n = n if inference == "naive" else n_eff
         low, high = fisher_interval(r, ci_n, method=method, level=ci_level)
         rows.append((*series[i], *series[j], method, n, n_eff, r, float(low), float(high), ci_level, p_naive, p,
@@ -210,16 +252,78 @@ def correlate(
     table = table.astype({"n": "int64", "n_eff": "float64", "r": "float64", "ci_low": "float64",
                           "ci_high": "float64", "ci_level": "float64", "p_naive": "float64", "p": "float64",
                           "p_adj": "float64"})
-    low_n = table[table["n_eff"] < MIN_NEFF]
+    low_n = table[(table["n_eff"] < MIN_NEFF) & table["note"].str.startswith("n_eff")]
     if len(low_n) and inference != "naive":
         first = low_n.iloc[0]
+        recs = int(codes.max()) + 1 if m else 0
+        used = ("autocorrelation within one recording" if recs == 1 else
+                f"autocorrelation within each of {recs} recordings, recordings independent")
         warnings.warn(
             f"{len(low_n)} pair(s) have an effective sample size below {MIN_NEFF} (e.g. "
             f"{first['x_evaluator']}/{first['x_dimension']} vs {first['y_evaluator']}/{first['y_dimension']}: "
-            f"n_eff = {first['n_eff']:.2f}); their intervals and p-values are rough. More segments help.",
+            f"{first['note']}). n_eff uses the {used}.",
             LowEffectiveNWarning, stacklevel=2,
         )
     return table
 
 
-__all__ = ["COLUMNS", "INFERENCES", "correlate", "select_series"]
+_ADJUST_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "by": "Benjamini-Yekutieli"}
+
+
+def family_note(table: pd.DataFrame, *, target: str | Sequence[str] | None = None,
+                within_evaluator: bool = False) -> str:
+    """One line saying which family ``p_adj`` was corrected over: the method, how many rows, which pairs.
+
+    Examples:
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"p": [0.01, 0.2, float("nan")], "padjust": "holm"})
+        >>> print(family_note(table))
+        p_adj: Holm over the 2 rows with a p (of 3) of this table: every pair of series from different
+        evaluators; --target narrows the family.
+    """
+    if table.empty:
+        return "p_adj: no rows, nothing to adjust."
+    method = str(table["padjust"].iloc[0])
+    if method == "none":
+        return "p_adj = p (no adjustment for multiple comparisons)."
+    with_p = int(table["p"].notna().sum())
+    noun = "row" if with_p == 1 else "rows"
+    rows = f"the {with_p} {noun}" if with_p == len(table) else f"the {with_p} {noun} with a p (of {len(table)})"
+    if target is not None:
+        name = target if isinstance(target, str) else "/".join(map(str, target))
+        pairs = f"every series {'' if within_evaluator else 'of another evaluator '}against {name}"
+        hint = ""
+    else:
+        pairs = "every pair of series" + ("" if within_evaluator else " from different evaluators")
+        hint = "; --target narrows the family"
+    return f"p_adj: {_ADJUST_NAMES.get(method, method)} over {rows} of this table: {pairs}{hint}."
+
+
+def no_pairs_reason(results: Any, *, within_evaluator: bool = False) -> str:
+    """Why :func:`correlate` has no pair to return, and what to do (for an empty table).
+
+    Examples:
+        >>> import pandas as pd
+        >>> tidy = pd.DataFrame({"segment_id": [1, 2, 1, 2], "evaluator": "prosody",
+        ...                      "dimension": ["arousal", "arousal", "f0_range", "f0_range"], "value": [1, 2, 3, 4]})
+        >>> print(no_pairs_reason(tidy))
+        Only one evaluator (prosody) has results, and the table pairs series of different evaluators, so
+        there is no pair. Pass --within (within_evaluator=True) to pair the dimensions inside prosody, e.g.
+        prosody/arousal against prosody/f0_range, or add a second evaluator.
+    """
+    series = series_list(tidy_frame(results))
+    names = list(dict.fromkeys(ev for ev, _ in series))
+    if not series:
+        return "There are no results to correlate; run the study first (affectproxy run STUDY)."
+    if len(names) == 1 and not within_evaluator and len(series) > 1:
+        return (f"Only one evaluator ({names[0]}) has results, and the table pairs series of different evaluators, "
+                f"so there is no pair. Pass --within (within_evaluator=True) to pair the dimensions inside "
+                f"{names[0]}, e.g. {label(series[0])} against {label(series[1])}, or add a second evaluator.")
+    if len(series) == 1:
+        return (f"Only one series ({label(series[0])}) has results, so there is nothing to pair; add an "
+                "evaluator or a dimension.")
+    return "No pair of series matches the options (target, evaluators, dimensions); check them."
+
+
+__all__ = ["COLUMNS", "INFERENCES", "correlate", "family_note", "no_pairs_reason", "remedy", "select_series",
+           "series_rng"]

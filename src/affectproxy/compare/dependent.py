@@ -8,8 +8,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from affectproxy.compare._align import CorrelationInputError, label, matrix, parse_series, series_list, tidy_frame
-from affectproxy.compare.inference import autocorrelation, default_max_lag, fisher_interval, neff_from_acf, rank_nan
+from affectproxy.compare._align import (
+    CorrelationInputError,
+    label,
+    ordered_matrix,
+    parse_series,
+    series_list,
+    tidy_frame,
+)
+from affectproxy.compare.inference import (
+    autocorrelation,
+    default_max_lag,
+    fisher_interval,
+    neff_from_acf,
+    rank_nan,
+    recording_lengths,
+)
 
 DEPENDENT_COLUMNS: list[str] = [
     "target", "a", "b", "method", "n", "n_eff", "r_a", "r_b", "r_ab", "diff", "ci_low", "ci_high", "ci_level",
@@ -43,6 +57,18 @@ def williams_t(r_a: float, r_b: float, r_ab: float, n: float) -> tuple[float, fl
     return float(t), float(df), float(2 * stats.t.sf(abs(t), df))
 
 
+def overlap_correlation(r_a: float, r_b: float, r_ab: float) -> float:
+    """Large-sample correlation between the estimates ``r_a`` and ``r_b`` that share the target (Zou 2007,
+    overlapping case, after Pearson & Filon 1898): the dependence term of Zou's interval.
+
+    Examples:
+        >>> round(overlap_correlation(0.396, 0.179, 0.088), 4)
+        0.0526
+    """
+    num = (r_ab - 0.5 * r_a * r_b) * (1 - r_a**2 - r_b**2 - r_ab**2) + r_ab**3
+    return float(num / ((1 - r_a**2) * (1 - r_b**2)))
+
+
 def zou_interval(r_a: float, r_b: float, r_ab: float, ci_a: tuple[float, float], ci_b: tuple[float, float]
                  ) -> tuple[float, float]:
     """Zou's (2007) interval for ``r_a - r_b`` when both share the target (overlapping, dependent).
@@ -63,7 +89,7 @@ def zou_interval(r_a: float, r_b: float, r_ab: float, ci_a: tuple[float, float],
         (0.048, 0.564)
     """
     (l1, u1), (l2, u2) = ci_a, ci_b
-    c = ((r_ab - 0.5 * r_a * r_b) * (1 - r_a**2 - r_b**2 - r_ab**2) + r_ab**3) / ((1 - r_a**2) * (1 - r_b**2))
+    c = overlap_correlation(r_a, r_b, r_ab)
     d = r_a - r_b
     low = d - np.sqrt(max((r_a - l1) ** 2 + (u2 - r_b) ** 2 - 2 * c * (r_a - l1) * (u2 - r_b), 0.0))
     high = d + np.sqrt(max((u1 - r_a) ** 2 + (r_b - l2) ** 2 - 2 * c * (u1 - r_a) * (r_b - l2), 0.0))
@@ -84,7 +110,9 @@ def compare_correlations(
     """Test whether a correlates more strongly with the target than b does, on the same segments.
 
     Only segments where target, a and b all have a value are used. With ``inference="neff"`` each correlation's
-    interval uses its own effective N, and Williams' t uses the smaller of the two (conservative).
+    interval uses its own effective N, and Williams' t uses the smaller of the two (conservative). As in
+    :func:`~affectproxy.compare.correlate`, serial dependence is counted only inside a recording (segments
+    grouped by ``recording``, in ``start`` order) and the result does not depend on the order of rows.
 
     Args:
         results: a :class:`~affectproxy.Results` or its tidy DataFrame.
@@ -94,7 +122,7 @@ def compare_correlations(
         method: "spearman" (correlations of ranks) or "pearson".
         inference: "neff" (default) or "naive" (plain n).
         ci_level: level of Zou's interval.
-        max_lag: lags summed in n_eff (default ``floor(n/5)``).
+        max_lag: lags summed in n_eff (default ``floor(n/5)``, at most the longest recording less one).
 
     Returns:
         One-row DataFrame: target, a, b (``evaluator/dimension``), method, n, n_eff (used for Williams' t),
@@ -124,7 +152,7 @@ def compare_correlations(
     keys = [parse_series(s, avail, what) for s, what in ((target, "target"), (a, "a"), (b, "b"))]
     if len(set(keys)) < 3:
         raise CorrelationInputError(f"target, a and b must be three different series, got {[label(k) for k in keys]}.")
-    values, _, _ = matrix(frame, keys)
+    values, _, _, codes = ordered_matrix(frame, keys)
     both = ~np.isnan(values).any(axis=1)
     n = int(both.sum())
     if n < 5:
@@ -135,10 +163,12 @@ def compare_correlations(
     r = np.corrcoef(data)
     r_a, r_b, r_ab = float(r[0, 1]), float(r[0, 2]), float(r[1, 2])
     trans = values.T if method == "pearson" else rank_nan(values.T)
-    acf = autocorrelation(trans, default_max_lag(values.shape[0]) if max_lag is None else max_lag)
+    longest = int(np.bincount(codes).max())
+    acf = autocorrelation(trans, default_max_lag(values.shape[0], longest) if max_lag is None else max_lag, codes)
+    lengths = recording_lengths(both, codes)
     if inference == "neff":
-        ne_a = float(neff_from_acf(acf[0], acf[1], n, max_lag))
-        ne_b = float(neff_from_acf(acf[0], acf[2], n, max_lag))
+        ne_a = float(neff_from_acf(acf[0], acf[1], n, max_lag, lengths))
+        ne_b = float(neff_from_acf(acf[0], acf[2], n, max_lag, lengths))
     else:
         ne_a = ne_b = float(n)
     ci_a = tuple(float(v) for v in fisher_interval(r_a, ne_a, method=method, level=ci_level))  # type: ignore[arg-type]
@@ -151,4 +181,4 @@ def compare_correlations(
     return pd.DataFrame([row], columns=DEPENDENT_COLUMNS)
 
 
-__all__ = ["DEPENDENT_COLUMNS", "compare_correlations", "williams_t", "zou_interval"]
+__all__ = ["DEPENDENT_COLUMNS", "compare_correlations", "overlap_correlation", "williams_t", "zou_interval"]

@@ -3,12 +3,17 @@
 Consecutive segments of one speech are autocorrelated, so a correlation between two such series carries less
 information than its ``n`` suggests. Following Pyper & Peterman (1998), the effective sample size is
 
-    1/n_eff = 1/n + (2/n) * sum_{j=1..J} ((n - j)/n) * rho_xx(j) * rho_yy(j)
+    1/n_eff = 1/n + (2/n) * sum_{j=1..J} (P_j / n) * rho_xx(j) * rho_yy(j)
 
-with the autocorrelations ``rho(j)`` estimated from each series in time order (ranks for Spearman and Kendall)
-and ``J = floor(n / 5)`` lags. ``n_eff`` is clamped to ``[3, n]`` and replaces ``n`` in the t test
-(``df = n_eff - 2``) and in the Fisher-z interval (Bonett & Wright 2000 variances). See ``docs/statistics.md``
-for the derivation and the simulation that checks size and coverage.
+with the autocorrelations ``rho(j)`` estimated from each series in time order (ranks for Spearman and Kendall).
+Serial dependence exists only inside a recording: ``P_j`` counts the pairs of segments ``j`` apart *in the same
+recording* (``n - j`` for one recording), the autocorrelations are pooled over the lag pairs of every recording,
+and segments of different recordings are independent (a corpus of one-segment recordings gives ``n_eff = n``).
+``J = min(floor(n / 5), L - 1)`` lags, ``L`` the longest recording: Pyper & Peterman's ``n / 5`` for one
+recording, and for a corpus every lag a recording has, so dependence that spans a whole recording (a speaker's
+or a file's level) is counted. ``n_eff`` is clamped to ``[3, n]`` and
+replaces ``n`` in the t test (``df = n_eff - 2``) and in the Fisher-z interval (Bonett & Wright 2000 variances).
+See ``docs/statistics.md`` for the derivation and the simulations that check size and coverage.
 """
 
 from __future__ import annotations
@@ -22,28 +27,93 @@ Method = Literal["spearman", "kendall", "pearson"]
 METHODS: tuple[str, ...] = ("spearman", "kendall", "pearson")
 
 
-def default_max_lag(n: int) -> int:
-    """The number of lags ``J`` summed in the effective sample size: ``floor(n / 5)``, at least 1.
+def default_max_lag(n: int, longest: int | None = None) -> int:
+    """The number of lags ``J`` summed in the effective sample size: ``floor(n / 5)``, at least 1, and at most
+    ``longest - 1`` (no pairs lie further apart inside a recording).
 
-    Pyper & Peterman (1998) use ``n / 5``; longer sums add estimation noise, shorter ones miss slow dependence.
+    Pyper & Peterman (1998) use ``n / 5`` for one series; longer sums add estimation noise, shorter ones miss
+    slow dependence. In a corpus of several recordings the lags are pooled over recordings, so ``n / 5``
+    (``n`` all segments) usually exceeds the recordings' lengths and every within-recording lag is summed;
+    that is what keeps the size at 5% when recordings differ in level (docs/statistics.md).
+
+    Args:
+        n: all segments (paired observations).
+        longest: the longest recording; None for one recording of ``n``.
 
     Examples:
         >>> default_max_lag(51)
         10
+        >>> default_max_lag(200, longest=20)
+        19
     """
-    return max(1, int(n) // 5)
+    lag = max(1, int(n) // 5)
+    return lag if longest is None else max(1, min(lag, int(longest) - 1))
 
 
-def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
+def recording_codes(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Check recording labels and give a stable order that puts each recording's positions together.
+
+    Args:
+        groups: one recording label per position (any hashable values), or None for one recording.
+        n: the number of positions.
+
+    Returns:
+        ``(order, codes)``: ``order`` sorts positions by recording (stable, recordings in order of first
+        appearance), ``codes`` is the recording index of each position in that order (non-decreasing).
+
+    Raises:
+        CorrelationInputError: if ``groups`` does not have one label per position.
+    """
+    if groups is None:
+        return np.arange(n), np.zeros(n, dtype=int)
+    labels = np.asarray(groups)
+    if labels.shape != (n,):
+        from affectproxy.compare._align import CorrelationInputError
+
+        raise CorrelationInputError(f"groups must give one recording per segment ({n}), got shape {labels.shape}.")
+    first: dict[object, int] = {}
+    raw = np.array([first.setdefault(v, len(first)) for v in labels.tolist()], dtype=int)
+    order = np.argsort(raw, kind="stable")
+    return order, raw[order]
+
+
+def spread(x: np.ndarray, codes: np.ndarray, gap: int) -> np.ndarray:
+    """Lay recordings end to end along the last axis with ``gap`` NaN positions between them.
+
+    With ``gap >= max_lag`` no lag pair of :func:`autocorrelation` spans two recordings. ``codes`` must be
+    non-decreasing (see :func:`recording_codes`); one recording returns ``x`` unchanged.
+    """
+    arr = np.asarray(x, dtype=float)
+    if codes.size == 0 or codes[-1] == codes[0] or gap <= 0:
+        return arr
+    pos = np.arange(codes.size) + codes * gap
+    out = np.full((*arr.shape[:-1], int(pos[-1]) + 1), np.nan)
+    out[..., pos] = arr
+    return out
+
+
+def recording_lengths(mask: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Present positions per recording: ``mask`` ``(..., n)`` boolean, ``codes`` non-decreasing -> ``(..., R)``."""
+    m = np.asarray(mask, dtype=float)
+    starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0]) if codes.size else np.array([0])
+    if m.shape[-1] == 0:
+        return np.zeros((*m.shape[:-1], 1))
+    return np.add.reduceat(m, starts, axis=-1)
+
+
+def autocorrelation(x: np.ndarray, max_lag: int, groups: np.ndarray | None = None) -> np.ndarray:
     """Autocorrelations at lags ``0..max_lag`` of series in time order, tolerating NaN gaps.
 
     The lag-``j`` estimate is ``mean(products of centred pairs j apart) / variance``, i.e. the estimator of
     Pyper & Peterman (1998) (the usual one times ``n / (n - j)``); pairs involving a NaN are skipped, so a
-    missing segment never turns lag 2 into lag 1. Computed for all series at once with an FFT.
+    missing segment never turns lag 2 into lag 1. With ``groups``, only pairs inside one recording count
+    (pooled over recordings, centred on the mean of all values). Computed for all series at once with an FFT.
 
     Args:
         x: array of shape ``(..., n)``, time along the last axis; NaN marks a missing value.
         max_lag: the largest lag returned (at most ``n - 1``).
+        groups: recording label of each position (positions of one recording in time order), or None for one
+            recording.
 
     Returns:
         Array of shape ``(..., max_lag + 1)``; lag 0 is 1 (NaN for a constant or empty series). A lag with no
@@ -55,6 +125,9 @@ def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
         [1.0, 0.333]
     """
     arr = np.asarray(x, dtype=float)
+    if groups is not None:
+        order, codes = recording_codes(groups, arr.shape[-1])
+        arr = spread(arr[..., order], codes, int(max_lag))
     n = arr.shape[-1]
     lag = int(min(max(max_lag, 0), max(n - 1, 0)))
     mask = ~np.isnan(arr)
@@ -76,7 +149,8 @@ def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def neff_from_acf(
-    acf_x: np.ndarray, acf_y: np.ndarray, n: np.ndarray | float, max_lag: int | None = None
+    acf_x: np.ndarray, acf_y: np.ndarray, n: np.ndarray | float, max_lag: int | None = None,
+    lengths: np.ndarray | None = None,
 ) -> np.ndarray:
     """Effective sample size from two autocorrelation functions (lag 0 first), Pyper & Peterman (1998).
 
@@ -84,7 +158,9 @@ def neff_from_acf(
         acf_x: autocorrelations of x at lags ``0..L``, shape ``(..., L + 1)``.
         acf_y: the same for y, broadcastable against ``acf_x``.
         n: the number of paired observations.
-        max_lag: lags ``1..min(L, max_lag)`` are summed; default ``floor(n / 5)``.
+        max_lag: lags ``1..min(L, max_lag)`` are summed; default ``min(floor(n / 5), longest recording - 1)``.
+        lengths: paired observations per recording, shape ``(..., R)``; lag ``j`` is weighted by the pairs
+            ``sum_r max(n_r - j, 0)`` (divided by ``n``). None means one recording of ``n``.
 
     Returns:
         ``n_eff`` clamped to ``[3, n]`` (``n`` itself when ``n < 3``).
@@ -99,8 +175,15 @@ def neff_from_acf(
     ay = np.asarray(acf_y, dtype=float)[..., 1:]
     n_arr = np.asarray(n, dtype=float)
     lags = np.arange(1, ax.shape[-1] + 1)
-    limit = (np.floor(n_arr / 5.0) if max_lag is None else np.full_like(n_arr, float(max_lag)))[..., None]
-    weights = np.where(lags <= limit, (n_arr[..., None] - lags) / n_arr[..., None], 0.0)
+    if lengths is None:
+        longest, pairs = n_arr, n_arr[..., None] - lags
+    else:
+        lens = np.asarray(lengths, dtype=float)
+        longest = lens.max(axis=-1) if lens.shape[-1] else np.zeros(lens.shape[:-1])
+        pairs = np.maximum(lens[..., None, :] - lags[:, None], 0.0).sum(axis=-1)
+    limit = (np.minimum(np.floor(n_arr / 5.0), np.maximum(longest - 1.0, 0.0)) if max_lag is None
+             else np.full_like(n_arr, float(max_lag)))[..., None]
+    weights = np.where(lags <= limit, pairs / n_arr[..., None], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = 1.0 / n_arr + (2.0 / n_arr) * np.nansum(weights * ax * ay, axis=-1)
         n_eff = 1.0 / inv
@@ -108,14 +191,18 @@ def neff_from_acf(
     return np.where(n_arr < 3, n_arr, np.clip(n_eff, 3.0, np.maximum(n_arr, 3.0)))
 
 
-def effective_n(x: np.ndarray, y: np.ndarray, *, method: Method = "spearman", max_lag: int | None = None) -> np.ndarray:
+def effective_n(x: np.ndarray, y: np.ndarray, *, method: Method = "spearman", max_lag: int | None = None,
+                groups: np.ndarray | None = None) -> np.ndarray:
     """Effective sample size of the correlation of ``x`` and ``y`` (Pyper & Peterman 1998).
 
     Args:
         x: values in time order, shape ``(n,)`` or ``(runs, n)``; NaN marks a missing segment.
         y: same shape as ``x``.
         method: "spearman" and "kendall" use the autocorrelation of ranks, "pearson" of the values.
-        max_lag: lags summed; default ``floor(n / 5)``.
+        max_lag: lags summed; default :func:`default_max_lag` (``floor(n / 5)``, at most the longest
+            recording less one).
+        groups: recording label of each of the ``n`` positions (the same for every row; positions of one
+            recording in time order, recordings in any order); None means one recording.
 
     Returns:
         ``n_eff`` per row (a 0-d array for 1-D input), clamped to ``[3, n]``.
@@ -129,6 +216,8 @@ def effective_n(x: np.ndarray, y: np.ndarray, *, method: Method = "spearman", ma
         >>> walk_x, walk_y = np.cumsum(rng.standard_normal((2, 60)), axis=1)
         >>> round(float(effective_n(walk_x, walk_y, method="pearson")), 1)
         8.5
+        >>> float(effective_n(walk_x, walk_y, method="pearson", groups=np.arange(60)))  # 60 one-segment recordings
+        60.0
     """
     from affectproxy.compare._align import CorrelationInputError
 
@@ -141,8 +230,16 @@ def effective_n(x: np.ndarray, y: np.ndarray, *, method: Method = "spearman", ma
     n = both.sum(axis=-1)
     if method != "pearson":
         xa, ya = rank_nan(xa), rank_nan(ya)
-    lag = default_max_lag(xa.shape[-1]) if max_lag is None else int(max_lag)
-    return neff_from_acf(autocorrelation(xa, lag), autocorrelation(ya, lag), n, max_lag)
+    if groups is None:
+        lag = default_max_lag(xa.shape[-1]) if max_lag is None else int(max_lag)
+        return neff_from_acf(autocorrelation(xa, lag), autocorrelation(ya, lag), n, max_lag)
+    order, codes = recording_codes(groups, xa.shape[-1])
+    xa, ya, both = xa[..., order], ya[..., order], both[..., order]
+    longest = int(np.bincount(codes).max()) if codes.size else 0
+    lag = default_max_lag(xa.shape[-1], longest) if max_lag is None else int(max_lag)
+    acf_x = autocorrelation(spread(xa, codes, lag), lag)
+    acf_y = autocorrelation(spread(ya, codes, lag), lag)
+    return neff_from_acf(acf_x, acf_y, n, max_lag, recording_lengths(both, codes))
 
 
 def rank_nan(x: np.ndarray) -> np.ndarray:
@@ -272,4 +369,7 @@ __all__ = [
     "neff_from_acf",
     "p_value_t",
     "rank_nan",
+    "recording_codes",
+    "recording_lengths",
+    "spread",
 ]

@@ -3,9 +3,16 @@
 A surrogate of x keeps x's power spectrum (hence its autocorrelation) and, after rank remapping, exactly x's
 values (ties included), but destroys any relation to y. The surrogate p-value is the share of surrogates whose
 ``|r|`` reaches the observed ``|r|``: ``(1 + #{|r_s| >= |r|}) / (B + 1)``.
+
+For several recordings (:func:`recording_surrogates`) each recording is phase-randomised on its own, so serial
+dependence is kept where it exists (inside a recording) and never invented across recordings, and the recordings'
+mean levels are permuted among the recordings, which are independent of each other: a corpus of one-segment
+recordings gets a plain permutation test.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from scipy import stats
@@ -71,6 +78,52 @@ def phase_randomised(x: np.ndarray, n_surrogates: int = 999, random_state: int |
     return out
 
 
+def recording_surrogates(x: np.ndarray, codes: np.ndarray, n_surrogates: int = 999,
+                         random_state: int | np.random.Generator | None = 0) -> np.ndarray:
+    """Surrogates of a series made of several recordings: each recording phase-randomised on its own
+    (:func:`phase_randomised`), then the recordings' mean levels permuted among the recordings.
+
+    Args:
+        x: 1-D series, recordings one after another (``codes`` non-decreasing), each in time order; NaN allowed
+            (left in place; the remaining values of a recording are treated as consecutive).
+        codes: recording index of each position, non-decreasing.
+        n_surrogates: number of surrogates ``B``.
+        random_state: seed or Generator. With one recording the result equals ``phase_randomised`` with the
+            same seed.
+
+    Returns:
+        Array ``(B, n)``, NaN where ``x`` is NaN. Inside each recording a surrogate is a reordering of that
+        recording's values shifted by the difference between another recording's mean and its own.
+
+    Examples:
+        >>> import numpy as np
+        >>> x = np.array([1.0, 2.0, 3.0, 10.0, 11.0, 12.0, 20.0])
+        >>> s = recording_surrogates(x, np.array([0, 0, 0, 1, 1, 1, 2]), 200, random_state=0)
+        >>> sorted(set(np.round(s[:, 6], 6).tolist()))  # the one-segment recording takes every recording's mean
+        [2.0, 11.0, 20.0]
+    """
+    arr = np.asarray(x, dtype=float)
+    rng = np.random.default_rng(random_state)
+    out = np.full((n_surrogates, arr.size), np.nan)
+    bounds = np.flatnonzero(np.r_[True, np.diff(codes) != 0, True]) if arr.size else np.array([0, 0])
+    blocks = []
+    for lo, hi in itertools.pairwise(bounds):
+        valid = np.flatnonzero(~np.isnan(arr[lo:hi])) + lo
+        if valid.size:
+            blocks.append(valid)
+    if len(blocks) == 1:
+        out[:, blocks[0]] = phase_randomised(arr[blocks[0]], n_surrogates, rng)
+        return out
+    means = np.array([arr[b].mean() for b in blocks])
+    for b in blocks:
+        out[:, b] = (phase_randomised(arr[b], n_surrogates, rng) if b.size > 1
+                     else np.broadcast_to(arr[b], (n_surrogates, 1)))
+    perm = np.argsort(rng.random((n_surrogates, len(blocks))), axis=1)
+    for k, b in enumerate(blocks):
+        out[:, b] += (means[perm[:, k]] - means[k])[:, None]
+    return out
+
+
 def _kendall_rows(s: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Kendall's tau-b of every row of ``s`` with ``y`` (O(n^2) per row, blocked)."""
     n = y.size
@@ -123,7 +176,8 @@ def surrogate_p(r: float, null: np.ndarray) -> float:
 
 
 def surrogate_test(x: np.ndarray, y: np.ndarray, *, method: Method = "spearman", n_surrogates: int = 999,
-                   random_state: int | np.random.Generator | None = 0) -> tuple[float, float]:
+                   random_state: int | np.random.Generator | None = 0, groups: np.ndarray | None = None
+                   ) -> tuple[float, float]:
     """Correlation of x and y and its phase-randomisation p-value (surrogates of x).
 
     NaN positions are dropped from the surrogate of x (the remaining values are treated as consecutive) and
@@ -135,6 +189,8 @@ def surrogate_test(x: np.ndarray, y: np.ndarray, *, method: Method = "spearman",
         method: spearman, kendall or pearson.
         n_surrogates: number of surrogates.
         random_state: seed or Generator.
+        groups: recording label of each position (each recording's positions in time order); surrogates are
+            made per recording (:func:`recording_surrogates`). None means one recording.
 
     Returns:
         ``(r, p)``.
@@ -152,11 +208,18 @@ def surrogate_test(x: np.ndarray, y: np.ndarray, *, method: Method = "spearman",
     both = valid_x & ~np.isnan(ya)
     if both.sum() < 3:
         return float("nan"), float("nan")
-    surr = np.full((n_surrogates, xa.size), np.nan)
-    surr[:, valid_x] = phase_randomised(xa[valid_x], n_surrogates, random_state)
+    if groups is not None:
+        from affectproxy.compare.inference import recording_codes
+
+        order, codes = recording_codes(groups, xa.size)
+        xa, ya, both = xa[order], ya[order], both[order]
+        surr = recording_surrogates(xa, codes, n_surrogates, random_state)
+    else:
+        surr = np.full((n_surrogates, xa.size), np.nan)
+        surr[:, valid_x] = phase_randomised(xa[valid_x], n_surrogates, random_state)
     obs = correlate_rows(xa[both][None, :], ya[both], method)[0]
     null = correlate_rows(surr[:, both], ya[both], method)
     return float(obs), surrogate_p(obs, null)
 
 
-__all__ = ["correlate_rows", "phase_randomised", "surrogate_p", "surrogate_test"]
+__all__ = ["correlate_rows", "phase_randomised", "recording_surrogates", "surrogate_p", "surrogate_test"]
