@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from affectproxy.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ("timeline.png", "heatmap.png", "forest.png", "scatter.png")
+FIGURES = ("timeline.png", "target.png", "scatter.png")  # with a target: its row, not a mostly empty matrix
 
 
 def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
@@ -28,6 +28,8 @@ def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
         png = out_dir / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
         assert name in html
+    assert not (out_dir / "heatmap.png").exists()
+    assert "<h1>affectproxy demo: the bundled example</h1>" in html and "-0.000" not in html
     # the prosodic arousal index tracks the arousal the example was synthesised with
     from affectproxy import compare
     from affectproxy.results import open_results
@@ -35,6 +37,11 @@ def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
     table = compare.correlate(open_results(out_dir / "demo.sqlite"), target=("intended", "arousal"))
     row = table[(table["x_evaluator"] == "prosody") & (table["x_dimension"] == "arousal")].iloc[0]
     assert row["r"] >= 0.8
+    pairs = len(table)
+    if pairs <= 20:  # every pair is plotted (here 16, among them the headline prosody/arousal pair)
+        assert f"All {pairs} pairs of the table" in html
+    else:  # more evaluators installed: the strongest 20, and the page says how many are left out
+        assert f"{pairs - 20} of {pairs} pairs are not plotted" in html
     # a rerun reuses the store and computes nothing new
     again = CliRunner().invoke(main, ["demo", "-o", str(out_dir), "--no-progress"])
     assert again.exit_code == 0, again.output

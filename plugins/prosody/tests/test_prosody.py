@@ -161,3 +161,42 @@ def test_synthetic_signal_is_voiced():
     est = ProsodyEvaluator().evaluate([ap.Segment("x", ap.Recording("r"), 0, 2,
                                                   audio=synthetic_signal(2.0, 16000, 1))])[0]
     assert "f0_mean_st" in est.values
+
+
+def _harmonic(seconds: float, f0: float, amp: float) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (amp * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))).astype(np.float32)
+
+
+def test_voiced_segment_without_opensmile_f0_is_flagged(example):
+    segs, _ = example
+    rng = np.random.default_rng(3)
+    # A quiet but clearly voiced segment: openSMILE's F0 tracker returns no voiced frame below its energy floor.
+    quiet = attrs.evolve(segs[0], id="quiet", audio=_harmonic(3.0, 140, 1e-3))
+    noise = attrs.evolve(segs[1], id="noise", audio=(0.05 * rng.standard_normal(16000)).astype(np.float32))
+    out = ProsodyEvaluator().evaluate([quiet, noise, *segs[:4]])
+    by_id = {e.segment_id: e for e in out}
+    flagged = by_id["quiet"]
+    assert "f0_mean_st" not in flagged.values and "loudness_mean" in flagged.values  # openSMILE: no F0
+    assert flagged.raw["flags"] == ["f0_missing"] and flagged.raw["voiced_fraction"] > 0.9
+    assert "no F0 from openSMILE" in flagged.labels["warning"] and "100%" in flagged.labels["warning"]
+    assert by_id["noise"].raw["flags"] == [] and by_id["noise"].labels == {}  # voiceless: not flagged
+    assert by_id["noise"].raw["voiced_fraction"] < 0.02
+    for seg in segs[:4]:  # ordinary speech: F0 present, no flag, voicing measured
+        assert by_id[seg.id].raw["flags"] == [] and 0.2 < by_id[seg.id].raw["voiced_fraction"] <= 1
+
+
+def test_measure_is_json_and_combine_rebuilds_evaluate(example):
+    segs, _ = example
+    ev = ProsodyEvaluator(window=1.0)
+    measures = json.loads(json.dumps(ev.measure(segs), allow_nan=False))
+    rebuilt = ev.combine(segs, measures)
+    direct = ev.evaluate(segs)
+    for a, b in zip(rebuilt, direct, strict=True):
+        assert a.values == b.values and a.raw == b.raw and a.labels == b.labels
+        np.testing.assert_array_equal(a.arrays["arousal_track"], b.arrays["arousal_track"])
+    # measures of batches combine like one call: the per-segment step is independent of the other segments
+    halves = ev.measure(segs[:5]) + ev.measure(segs[5:])
+    assert [e.values for e in ev.combine(segs, halves)] == [e.values for e in direct]
+    with pytest.raises(ValueError, match="measures"):
+        ev.combine(segs, measures[:-1])

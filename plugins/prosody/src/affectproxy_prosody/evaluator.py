@@ -31,10 +31,14 @@ import numpy as np
 import affectproxy as ap
 from affectproxy.audio import segment_samples
 from affectproxy_prosody.features import AROUSAL_CUES, FEATURES, Extractor, named_features, window_cues
+from affectproxy_prosody.voicing import MIN_FRACTION, voiced_fraction
 
 #: Bump when the numbers this evaluator produces change for the same input.
-OUTPUT_VERSION = 1
+OUTPUT_VERSION = 2
 SAMPLE_RATE = 16000
+#: The warning label of a segment that looks voiced but got no F0 from openSMILE.
+F0_MISSING = ("no F0 from openSMILE although {fraction:.0%} of frames are voiced (autocorrelation); F0 range, "
+              "F0 level, jitter, shimmer, HNR and voiced slopes are missing and arousal rests on loudness alone")
 
 
 @attrs.frozen
@@ -86,8 +90,14 @@ class ProsodyEvaluator:
     ``voiced_segments_per_s``, ``jitter``, ``shimmer_db``, ``hnr_db``, ``spectral_slope_0_500``,
     ``spectral_slope_500_1500``). It does not report valence: prosody tracks arousal, not valence.
 
-    F0-based features, jitter, shimmer, HNR and the voiced spectral slopes are left out of a segment with no
-    voiced frames; its arousal then rests on loudness alone.
+    F0-based features, jitter, shimmer, HNR and the voiced spectral slopes are left out of a segment where
+    openSMILE finds no voiced frame; its arousal then rests on loudness alone. When an independent autocorrelation
+    cue (:mod:`affectproxy_prosody.voicing`) finds at least 15% voiced frames in such a segment, the estimate is
+    flagged: ``raw["flags"] == ["f0_missing"]`` and a ``labels["warning"]`` sentence, which the report lists.
+    Every estimate carries ``raw["voiced_fraction"]``.
+
+    ``evaluate`` is ``combine(segments, measure(segments))``: :meth:`measure` is the per-segment step (audio in,
+    JSON-serialisable measures out), :meth:`combine` the per-group step (standardisation within groups).
 
     The index depends on the other segments of the group, so the evaluator declares ``group_by`` and the core
     hands it whole groups. A group of one segment (a corpus of one-utterance files without speaker labels) gives
@@ -167,44 +177,87 @@ class ProsodyEvaluator:
     def evaluate(self, segments: Sequence[ap.Segment]) -> list[ap.EmotionEstimate]:
         """Features and arousal for each segment, standardised within each group present in ``segments``.
 
-        The core hands whole groups; called directly with a mix, segments are grouped here the same way.
+        The same as ``combine(segments, measure(segments))``. The core hands whole groups; called directly with a
+        mix, segments are grouped here the same way.
 
         Raises:
             AudioError: a segment without usable audio (a ValueError).
         """
-        functionals, features = [], []
+        return self.combine(segments, self.measure(segments))
+
+    def measure(self, segments: Sequence[ap.Segment]) -> list[dict[str, Any]]:
+        """The per-segment step: openSMILE functionals, the voicing cue and (with a window) the window cues.
+
+        Each segment's measure depends on its audio alone, so measures can be computed in any batches and stored;
+        :meth:`combine` turns a whole group's measures into estimates.
+
+        Returns:
+            One JSON-serialisable dict per segment: ``egemaps`` (the 88 functionals, None where openSMILE gives
+            NaN), ``voiced_fraction`` (see :mod:`affectproxy_prosody.voicing`) and, with a window, ``windows``
+            (``centres``: seconds from the segment's start; ``cues``: one cue dict per window).
+
+        Raises:
+            AudioError: a segment without usable audio (a ValueError).
+        """
+        out = []
         for seg in segments:
             samples = segment_samples(seg, evaluator=self.name, sample_rate=self.sample_rate)
-            f = self._extractor.functionals(samples, self.sample_rate)
-            functionals.append(f)
-            features.append(named_features(f))
+            funcs = self._extractor.functionals(samples, self.sample_rate)
+            m: dict[str, Any] = {
+                "egemaps": {k: (v if math.isfinite(v) else None) for k, v in funcs.items()},
+                "voiced_fraction": round(voiced_fraction(samples, self.sample_rate), 6),
+            }
+            if self.window is not None:
+                assert self.hop is not None
+                times, loudness, f0 = self._extractor.llds(samples, self.sample_rate)
+                centres, cues = window_cues(times, loudness, f0, self.window, self.hop, seg.duration)
+                m["windows"] = {"centres": [float(c) for c in centres], "cues": cues}
+            out.append(m)
+        return out
+
+    def combine(self, segments: Sequence[ap.Segment], measures: Sequence[Mapping[str, Any]]
+                ) -> list[ap.EmotionEstimate]:
+        """The per-group step: standardise the cues within each group of ``segments`` and build the estimates.
+
+        Args:
+            segments: the segments, in the order of ``measures``.
+            measures: :meth:`measure`'s output for these segments (possibly read back from JSON).
+
+        Returns:
+            One estimate per segment, in order.
+        """
+        if len(measures) != len(segments):
+            raise ValueError(f"prosody: combine got {len(measures)} measures for {len(segments)} segments; "
+                             "pass measure(segments) for the same segments.")
+        functionals = [{k: (math.nan if v is None else float(v)) for k, v in m["egemaps"].items()} for m in measures]
+        features = [named_features(f) for f in functionals]
         keys = [self._key(s) for s in segments]
         stats = {k: GroupStats.of([feat for key, feat in zip(keys, features, strict=True) if key == k])
                  for k in dict.fromkeys(keys)}
         out = []
-        for seg, key, funcs, feats in zip(segments, keys, functionals, features, strict=True):
+        for seg, key, m, feats in zip(segments, keys, measures, features, strict=True):
             values = dict(feats)
             z = stats[key].index(feats)
             if z is not None:
                 values["arousal_z"] = z
                 values["arousal"] = math.tanh(z / self.scale)
-            arrays = self._track(seg, stats[key]) if self.window is not None else {}
-            raw = {"group": key, "group_size": keys.count(key),
-                   "egemaps": {k: (v if math.isfinite(v) else None) for k, v in funcs.items()}}
-            out.append(ap.EmotionEstimate(seg.id, self.name, values, raw=raw, arrays=arrays))
+            arrays = self._track(seg, m["windows"], stats[key]) if "windows" in m else {}
+            fraction = float(m.get("voiced_fraction", 0.0))
+            missing = "f0_mean_st" not in feats and fraction >= MIN_FRACTION
+            raw = {"group": key, "group_size": keys.count(key), "voiced_fraction": fraction,
+                   "flags": ["f0_missing"] if missing else [], "egemaps": dict(m["egemaps"])}
+            labels = {"warning": F0_MISSING.format(fraction=fraction)} if missing else {}
+            out.append(ap.EmotionEstimate(seg.id, self.name, values, raw=raw, arrays=arrays, labels=labels))
         return out
 
-    def _track(self, seg: ap.Segment, stats: GroupStats) -> dict[str, np.ndarray]:
-        assert self.window is not None and self.hop is not None
-        samples = segment_samples(seg, evaluator=self.name, sample_rate=self.sample_rate)
-        times, loudness, f0 = self._extractor.llds(samples, self.sample_rate)
-        centres, cues = window_cues(times, loudness, f0, self.window, self.hop, seg.duration)
+    def _track(self, seg: ap.Segment, windows: Mapping[str, Any], stats: GroupStats) -> dict[str, np.ndarray]:
         track = []
-        for c in cues:
+        for c in windows["cues"]:
             z = stats.index(c)
             track.append(math.tanh(z / self.scale) if z is not None else math.nan)
+        centres = np.asarray(windows["centres"], dtype=np.float64)
         return {"arousal_track": np.asarray(track, dtype=np.float32),
                 "arousal_track_times": (seg.start + centres).astype(np.float64)}
 
 
-__all__ = ["OUTPUT_VERSION", "GroupStats", "ProsodyEvaluator"]
+__all__ = ["F0_MISSING", "OUTPUT_VERSION", "GroupStats", "ProsodyEvaluator"]
