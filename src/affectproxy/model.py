@@ -125,6 +125,9 @@ class Dimension:
         low: lowest possible value (``-inf`` when unbounded).
         high: highest possible value (``inf`` when unbounded).
         meaning: one line on what the number means.
+        detail: (keyword only) a by-product series (e.g. each TRUST advocate's own score, an ensemble's spread):
+            kept in the results, left out of default comparison tables unless named (``dimensions=``) or the
+            target.
 
     Examples:
         >>> Dimension("valence").low, Dimension("valence").high
@@ -135,6 +138,7 @@ class Dimension:
     low: float = attrs.field(default=None, converter=attrs.converters.optional(float))
     high: float = attrs.field(default=None, converter=attrs.converters.optional(float))
     meaning: str = ""
+    detail: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):

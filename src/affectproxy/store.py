@@ -51,7 +51,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL);
     """,
     # 2: text outputs of estimates; per-segment partial results of group-wise evaluators; the LLM call log; the
-    # evaluators' fingerprint dict column named for what it holds.
+    # evaluators' fingerprint dict column named for what it holds; study-level facts (meta: the study's name).
     """
     ALTER TABLE estimates ADD COLUMN labels TEXT;
     ALTER TABLE evaluators RENAME COLUMN spec TO fingerprint_json;
@@ -62,11 +62,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE calls (
         id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, evaluator TEXT NOT NULL,
         segment_ids TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, model_version TEXT,
-        cache_key TEXT, cached INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0,
+        cache_key TEXT, cached INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0, tag TEXT,
         status TEXT NOT NULL, error TEXT, input_tokens TEXT NOT NULL DEFAULT '{}', output_tokens INTEGER,
         thinking_tokens INTEGER, cached_tokens INTEGER, cost REAL, latency REAL
     );
     CREATE INDEX calls_evaluator ON calls (evaluator);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 )
 
@@ -166,11 +167,12 @@ def _dims_to_json(dims: Sequence[Dimension]) -> str:
     def num(x: float) -> float | str:
         return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
-    return json.dumps([[d.name, num(d.low), num(d.high), d.meaning] for d in dims])
+    return json.dumps([[d.name, num(d.low), num(d.high), d.meaning, *([True] if d.detail else [])] for d in dims])
 
 
 def _dims_from_json(text: str) -> tuple[Dimension, ...]:
-    return tuple(Dimension(n, float(lo), float(hi), m) for n, lo, hi, m in json.loads(text))
+    return tuple(Dimension(n, float(lo), float(hi), m, detail=bool(rest and rest[0]))
+                 for n, lo, hi, m, *rest in json.loads(text))
 
 
 class Store:
@@ -323,8 +325,9 @@ class Store:
         digest = fingerprint_hash(fingerprint)
         with self._db:
             self._db.execute(
-                "INSERT INTO evaluators (fingerprint, name, fingerprint_json, dimensions, last_used) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name, last_used = excluded.last_used",
+                "INSERT INTO evaluators (fingerprint, name, fingerprint_json, dimensions, last_used) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name, "
+                "last_used = excluded.last_used",
                 (digest, name, canonical_json(fingerprint), _dims_to_json(dimensions), time.time()),
             )
         return digest
@@ -339,7 +342,8 @@ class Store:
 
     def evaluator(self, fingerprint: str) -> EvaluatorRecord:
         row = self._db.execute(
-            "SELECT name, fingerprint, fingerprint_json, dimensions FROM evaluators WHERE fingerprint = ?", (fingerprint,)
+            "SELECT name, fingerprint, fingerprint_json, dimensions FROM evaluators WHERE fingerprint = ?",
+            (fingerprint,),
         ).fetchone()
         if row is None:
             raise StoreError(f"No evaluator with fingerprint {fingerprint!r} in {str(self.path)!r}.")
@@ -399,6 +403,17 @@ class Store:
             (fingerprint,),
         ).fetchall()
         return [Failure(*r) for r in rows]
+
+    # -- study-level facts ----------------------------------------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a study-level fact (e.g. ``study_name``)."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        """A study-level fact, or ``default``."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
 
     # -- partial results of group-wise evaluators ------------------------------------------------------------
     def put_partials(self, fingerprint: str, partials: Mapping[str, Any]) -> None:

@@ -122,3 +122,15 @@ def test_declared_ranges_put_raters_on_one_scale_without_hand_filled_ranges():
     assert given.set_index("measure").loc["ccc", "value"] == pytest.approx(1.0)
     with pytest.raises(CorrelationInputError, match="No range for prosody/f0_range"):
         agreement(res, ["gemini/valence", "prosody/f0_range", "trust/pathos"], ranges={"gemini": (-1, 1)})
+
+
+def test_ordinal_alpha_equals_the_krippendorff_package() -> None:
+    from affectproxy.compare.agreement import krippendorff_alpha_ordinal
+
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        truth = rng.integers(-2, 3, size=40)
+        ratings = np.clip(truth[:, None] + rng.integers(-1, 2, size=(40, 3)), -2, 2).astype(float)
+        ratings[rng.random(ratings.shape) < 0.1] = np.nan
+        expected = krippendorff.alpha(reliability_data=ratings.T, level_of_measurement="ordinal")
+        assert krippendorff_alpha_ordinal(ratings) == pytest.approx(expected, abs=1e-10)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import affectproxy as ap
 from affectproxy.compare import COLUMNS, CorrelationInputError, LowEffectiveNWarning, correlate, p_value_t
 from affectproxy.compare.inference import autocorrelation, effective_n
 
@@ -204,3 +205,36 @@ def test_naive_interval_uses_n_and_robust_uses_n_eff():
     assert robust.n_eff < naive.n
     assert (robust.ci_high - robust.ci_low) > (naive.ci_high - naive.ci_low)
     assert robust.p > robust.p_naive == naive.p
+
+
+def test_by_product_series_stay_out_of_the_default_table_unless_named() -> None:
+    # bug caught: every TRUST advocate series paired with every other series in the default table (and p_adj family)
+    class Panel:
+        sample_rate, min_duration, name = None, 0.0, "panel"
+        dimensions = (ap.Dimension("pathos"), ap.Dimension("pathos_a", -2, 2, detail=True))
+
+        def fingerprint(self):
+            return {"evaluator": "panel"}
+
+        def evaluate(self, segments):
+            return [ap.EmotionEstimate(s.id, self.name, {"pathos": (i % 5) - 2, "pathos_a": (i % 3) - 1})
+                    for i, s in enumerate(segments)]
+
+    class Other(Panel):
+        name = "other"
+        dimensions = (ap.Dimension("valence"),)
+
+        def fingerprint(self):
+            return {"evaluator": "other"}
+
+        def evaluate(self, segments):
+            return [ap.EmotionEstimate(s.id, self.name, {"valence": ((i * 7) % 11) / 10 - 0.5})
+                    for i, s in enumerate(segments)]
+
+    rec = ap.Recording("r")
+    res = ap.evaluate([ap.Segment(f"s{i}", rec, i, i + 1) for i in range(30)], [Panel(), Other()], progress=False)
+    default = correlate(res)
+    assert set(default["x_dimension"]) | set(default["y_dimension"]) == {"pathos", "valence"}
+    named = correlate(res, dimensions=["pathos_a", "valence"])
+    assert "pathos_a" in set(named["x_dimension"]) | set(named["y_dimension"])
+    assert len(correlate(res, target="panel/pathos_a")) == 1

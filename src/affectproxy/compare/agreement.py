@@ -105,6 +105,43 @@ def krippendorff_alpha_interval(ratings: np.ndarray) -> float:
     return float(1 - d_o / d_e) if d_e > 0 else float("nan")
 
 
+def krippendorff_alpha_ordinal(ratings: np.ndarray) -> float:
+    """Krippendorff's alpha with the ordinal metric; ``(segments, raters)`` matrix, NaN = not rated.
+
+    For ordered categories such as TRUST's integer Pathos (-2..+2): only the order of the values matters, so
+    any increasing rescaling gives the same alpha.
+
+    The metric between ranks c <= k is ``(sum_{g=c..k} n_g - (n_c + n_k) / 2) ** 2`` with n_g the pairable
+    values' frequencies (Krippendorff 2011), computed from the coincidence matrix of pairable segments.
+    """
+    x = np.asarray(ratings, dtype=float)
+    counts = (~np.isnan(x)).sum(axis=1)
+    x = x[counts >= 2]
+    levels = np.unique(x[~np.isnan(x)])
+    if levels.size < 2:
+        return float("nan")
+    idx = {v: i for i, v in enumerate(levels)}
+    q = levels.size
+    coinc = np.zeros((q, q))
+    for row in x:
+        vals = row[~np.isnan(row)]
+        m = vals.size
+        codes = np.array([idx[v] for v in vals])
+        per = np.bincount(codes, minlength=q).astype(float)
+        coinc += (np.outer(per, per) - np.diag(per)) / (m - 1)
+    n_c = coinc.sum(axis=1)
+    n = n_c.sum()
+    cum = np.cumsum(n_c)
+    delta = np.zeros((q, q))
+    for c in range(q):
+        for k in range(c, q):
+            d = (cum[k] - (cum[c - 1] if c else 0.0) - (n_c[c] + n_c[k]) / 2) ** 2
+            delta[c, k] = delta[k, c] = d
+    d_o = (coinc * delta).sum() / n
+    d_e = (np.outer(n_c, n_c) * delta).sum() / (n * (n - 1))
+    return float(1 - d_o / d_e) if d_e > 0 else float("nan")
+
+
 def _raters(frame: pd.DataFrame, raters: Sequence[str | Sequence[str]] | None, evaluators: Sequence[str] | None,
             dimension: str | None) -> list[Series]:
     avail = series_list(frame)
@@ -144,6 +181,7 @@ def agreement(
     dimension: str | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     rescale: bool = True,
+    level: str = "interval",
 ) -> pd.DataFrame:
     """Agreement of several raters on one scale, e.g. the TRUST advocates scoring Pathos.
 
@@ -163,6 +201,8 @@ def agreement(
         ranges: scale of a rater (label ``evaluator/dimension`` or evaluator name -> (low, high)); overrides
             the declared range.
         rescale: False compares the raw values (no ranges used).
+        level: Krippendorff's alpha metric: ``"interval"`` (the default) or ``"ordinal"`` (ordered categories such
+            as TRUST's -2..+2 Pathos; the values' order is all that counts).
 
     Returns:
         DataFrame, one row per measure: measure (ccc, icc_a1, icc_c1, icc_ak, icc_ck, krippendorff_alpha,
@@ -181,6 +221,8 @@ def agreement(
         {'ccc': 0.917, 'icc_a1': 0.936, 'icc_c1': 0.936, 'icc_ak': 0.967, 'icc_ck': 0.967, 'krippendorff_alpha': 0.926,
          'mean_spearman': 0.949}
     """
+    if level not in ("interval", "ordinal"):
+        raise CorrelationInputError(f"level must be 'interval' or 'ordinal', got {level!r}.")
     frame = tidy_frame(results)
     chosen = _raters(frame, raters, evaluators, dimension)
     values, _, _ = matrix(frame, chosen)
@@ -228,12 +270,14 @@ def agreement(
         ("icc_ak", icc_vals["icc_ak"], complete.shape[0], k,
          f"ICC(A,k): absolute agreement, mean of k raters; {scale}"),
         ("icc_ck", icc_vals["icc_ck"], complete.shape[0], k, "ICC(C,k): consistency, mean of k raters"),
-        ("krippendorff_alpha", krippendorff_alpha_interval(values), pairable, k,
-         f"Krippendorff's alpha, interval metric; {scale}"),
+        ("krippendorff_alpha",
+         krippendorff_alpha_interval(values) if level == "interval" else krippendorff_alpha_ordinal(values),
+         pairable, k, f"Krippendorff's alpha, {level} metric; {scale}"),
         ("mean_spearman", float(np.nanmean(rhos)) if not np.all(np.isnan(rhos)) else np.nan, n_all, k,
          "Spearman correlation, mean over rater pairs"),
     ]
     return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
 
 
-__all__ = ["AGREEMENT_COLUMNS", "agreement", "ccc", "declared_ranges", "icc", "krippendorff_alpha_interval"]
+__all__ = ["AGREEMENT_COLUMNS", "agreement", "ccc", "declared_ranges", "icc", "krippendorff_alpha_interval",
+           "krippendorff_alpha_ordinal"]

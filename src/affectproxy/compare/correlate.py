@@ -136,7 +136,8 @@ def correlate(
         method: "spearman" (default), "kendall" (tau-b) or "pearson".
         target: ``("trust", "pathos")`` or ``"trust/pathos"``: only pairs with this series as y.
         evaluators: keep only these evaluators (the target always stays).
-        dimensions: keep only these dimensions (the target always stays).
+        dimensions: keep only these dimensions (the target always stays). Without it, by-product series
+            (dimensions declared with ``detail=True``, e.g. TRUST's per-advocate scores) are left out.
         within_evaluator: also pair two dimensions of one evaluator (excluded by default).
         inference: what ``p`` is: "neff" (t test with Pyper-Peterman effective N; default), "surrogate"
             (surrogates of x, phase-randomised inside each recording; without a target, of the series whose
@@ -181,6 +182,10 @@ def correlate(
     frame = tidy_frame(results)
     tgt = parse_series(target, series_list(frame)) if target is not None else None
     series = select_series(frame, evaluators, dimensions, keep=tgt)
+    if dimensions is None:  # by-product series (Dimension.detail) only when named or the target
+        detail = {(rec.name, d.name) for rec in getattr(results, "evaluators", None) or ()
+                  for d in getattr(rec, "dimensions", ()) if getattr(d, "detail", False)}
+        series = [s for s in series if s not in detail or s == tgt]
     values, series, _, codes = ordered_matrix(frame, series)
     pairs = _pairs(series, tgt, within_evaluator)
     m = values.shape[0]
