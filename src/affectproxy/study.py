@@ -74,7 +74,7 @@ def resolve_path(value: str | Path, base: Path) -> Path:
 
 
 def _is_path_option(key: str) -> bool:
-    return key in ("path", "model") or key.endswith(("_path", "_dir"))
+    return key in ("path", "model", "prompt") or key.endswith(("_path", "_dir"))
 
 
 def _segment_keys() -> tuple[str, ...]:

@@ -21,7 +21,7 @@ cluster) without the evaluator knowing which.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -38,6 +38,18 @@ PartKind = Literal["text", "audio", "file"]
 
 #: Request options a provider may or may not be able to send (see :attr:`Provider.can_send`).
 REQUEST_OPTIONS = ("system", "schema", "temperature", "seed", "max_output_tokens", "audio", "file")
+
+
+def _parts(value: Iterable[Part]) -> tuple[Part, ...]:
+    return tuple(value)
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _requests(value: Iterable[LLMRequest]) -> tuple[LLMRequest, ...]:
+    return tuple(value)
 
 
 @attrs.frozen
@@ -94,11 +106,14 @@ class LLMRequest:
         tag: a short label (``"segment"``, ``"advocate:legitimising"``, ``"supervisor"``) for the call log.
         prompt_version: a hash of the prompt file(s) the request was built from (part of the cache key).
         expected_output_tokens: the evaluator's estimate of the answer's length (for dry runs and budgets).
+        repeat: which repetition of the same question this is (``0`` for the first); asking k times with
+            ``repeat=0..k-1`` gives k independently paid and cached answers (test-retest reliability). Part of the
+            cache key only when non-zero, so keys of single answers do not change.
     """
 
     provider: str
     model: str
-    parts: tuple[Part, ...] = attrs.field(converter=tuple)
+    parts: tuple[Part, ...] = attrs.field(converter=_parts)
     system: str = ""
     schema: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
     temperature: float | None = None
@@ -106,10 +121,11 @@ class LLMRequest:
     max_output_tokens: int | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
     provider_options: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
-    segment_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    segment_ids: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     tag: str = ""
     prompt_version: str = ""
     expected_output_tokens: int = 256
+    repeat: int = 0
 
     def cache_key(self) -> str:
         """A stable hash of everything that determines the answer: provider, model, prompt version, system
@@ -126,6 +142,8 @@ class LLMRequest:
             "max_output_tokens": self.max_output_tokens,
             "options": dict(self.options),
         }
+        if self.repeat:
+            parts["repeat"] = self.repeat
         return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
 
 
@@ -184,6 +202,9 @@ class LLMAnswer:
         usage: tokens of every attempt for this request (repairs included); None when cached.
         cost: USD of every attempt, None when the price is unknown (0.0 when cached).
         model_version: the model version the API reported.
+        exception: the exception behind ``error`` (a :class:`~affectproxy.errors.ServiceError` subclass, or
+            :class:`~affectproxy.llm.validate.InvalidAnswerError` / :class:`~affectproxy.llm.validate.BlockedError`),
+            for evaluators that return it as the segment's failure; None for an answer.
     """
 
     request: LLMRequest
@@ -194,6 +215,7 @@ class LLMAnswer:
     usage: Usage | None = None
     cost: float | None = None
     model_version: str = ""
+    exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -205,7 +227,7 @@ class FollowUp:
     """A further round of requests that depends on the first round's answers (e.g. a supervisor reading the
     advocates' arguments). ``read`` receives that round's answers and returns estimates or another FollowUp."""
 
-    requests: tuple[LLMRequest, ...] = attrs.field(converter=tuple)
+    requests: tuple[LLMRequest, ...] = attrs.field(converter=_requests)
     read: Callable[[Sequence[LLMAnswer]], Sequence[EmotionEstimate | BaseException] | FollowUp]
 
 
@@ -293,7 +315,9 @@ class PriceTable:
     """A provider's dated, sourced list of prices. Models missing from it cost "unknown" (None).
 
     Attributes:
-        prices: model id -> :class:`Price` (a model id also matches versioned ids that start with it).
+        prices: model id -> :class:`Price`; a model id also matches its versioned ids (``gemini-2.5-flash-001``,
+            ``...@001``: the id followed by ``-`` and a digit, or ``@``), never another model that merely starts
+            with it (``gemini-2.5-flash-lite`` is not ``gemini-2.5-flash``).
         date: when the prices were read (ISO date).
         source: where they come from (a URL or document name).
     """
@@ -306,7 +330,8 @@ class PriceTable:
         if model in self.prices:
             return self.prices[model]
         for name in sorted(self.prices, key=len, reverse=True):
-            if model.startswith(name):
+            rest = model[len(name):]
+            if model.startswith(name) and (rest.startswith("@") or (rest[:1] == "-" and rest[1:2].isdigit())):
                 return self.prices[name]
         return None
 
