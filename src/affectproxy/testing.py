@@ -20,8 +20,8 @@ import numpy as np
 
 from affectproxy.errors import EvaluatorOutputError
 from affectproxy.evaluator import Evaluator
-from affectproxy.model import Dimension, EmotionEstimate, Recording, Segment
 from affectproxy.hashing import fingerprint_hash
+from affectproxy.model import Dimension, EmotionEstimate, Recording, Segment
 
 _DURATIONS = (1.3, 3.1, 0.9, 2.2)
 _TEXTS = (
