@@ -1,9 +1,15 @@
-"""Device and precision options shared by the torch-based evaluators.
+"""Device and precision options shared by the torch-based evaluators, and the host-to-device feed.
 
 torch is imported inside the functions, never when affectproxy is imported.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import numpy as np
 
 from affectproxy.errors import AffectProxyError
 
@@ -32,10 +38,15 @@ def resolve_device(device: str | None = "auto", *, evaluator: str = "evaluator")
         raise AffectProxyError(f"Evaluator {evaluator!r}: device={device!r} is not a torch device ({exc}). Use "
                                "'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'.") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
+        if torch.version.cuda is None:
+            raise AffectProxyError(
+                f"Evaluator {evaluator!r}: device={device!r} but this torch ({torch.__version__}) has no CUDA. "
+                "Install a CUDA build (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128; "
+                "see docs/install.md) or pass device='auto'."
+            )
         raise AffectProxyError(
-            f"Evaluator {evaluator!r}: device={device!r} but this torch ({torch.__version__}) has no CUDA. Install a "
-            "CUDA build (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128; see "
-            "docs/install.md) or pass device='auto'."
+            f"Evaluator {evaluator!r}: device={device!r} but torch {torch.__version__} (CUDA {torch.version.cuda}) "
+            "sees no GPU: check the driver (nvidia-smi) and CUDA_VISIBLE_DEVICES, or pass device='auto'."
         )
     return str(dev)
 
@@ -53,4 +64,69 @@ def autocast_dtype(dtype: str | None) -> str | None:
     return _DTYPES[key]
 
 
-__all__ = ["autocast_dtype", "resolve_device"]
+def autocast(device: str, dtype: str | None) -> AbstractContextManager[Any]:
+    """``torch.autocast`` for ``dtype`` (``"bfloat16"``/``"float16"``) on ``device``; a no-op for None (float32).
+
+    Examples:
+        >>> with autocast("cpu", None):
+        ...     pass
+    """
+    if dtype is None:
+        return nullcontext()
+    import torch
+
+    return torch.autocast(device_type=str(device).split(":")[0], dtype=getattr(torch, dtype))
+
+
+def feed(batches: Iterable[tuple[np.ndarray, ...]], device: str) -> Iterator[tuple[Any, ...]]:
+    """Move each batch of host arrays to ``device``; on CUDA the next batch is copied while this one computes.
+
+    On CUDA every array is copied into pinned (page-locked) memory and sent with ``non_blocking=True`` on a side
+    stream; the copy of batch i + 1 is issued before batch i is handed over, and the compute stream waits for a
+    batch's copy only when it uses it. Elsewhere the arrays become tensors on ``device`` one batch at a time.
+
+    Args:
+        batches: tuples of numpy arrays (one tuple per forward pass), produced lazily if the caller wants.
+        device: a torch device string.
+
+    Yields:
+        Tuples of tensors on ``device``, in order, with the arrays' dtypes.
+    """
+    import torch
+
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        for batch in batches:
+            yield tuple(torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in batch)
+        return
+    copy_stream = torch.cuda.Stream(device=dev)
+
+    def stage(batch: tuple[np.ndarray, ...]) -> tuple[tuple[Any, ...], Any]:
+        with torch.cuda.stream(copy_stream):
+            host = [torch.from_numpy(np.ascontiguousarray(a)).pin_memory() for a in batch]
+            moved = tuple(h.to(dev, non_blocking=True) for h in host)
+        done = torch.cuda.Event()
+        done.record(copy_stream)
+        return moved, done
+
+    pending = None
+    for batch in batches:
+        staged = stage(batch)
+        if pending is not None:
+            yield _ready(*pending, dev)
+        pending = staged
+    if pending is not None:
+        yield _ready(*pending, dev)
+
+
+def _ready(moved: tuple[Any, ...], done: Any, dev: Any) -> tuple[Any, ...]:
+    import torch
+
+    compute = torch.cuda.current_stream(dev)
+    compute.wait_event(done)
+    for t in moved:
+        t.record_stream(compute)  # the caching allocator must not reuse this memory before compute is done
+    return moved
+
+
+__all__ = ["autocast", "autocast_dtype", "feed", "resolve_device"]

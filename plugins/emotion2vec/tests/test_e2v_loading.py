@@ -46,7 +46,8 @@ def test_construction_only_stores_options(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", [{"hub": "github"}, {"dtype": "int8"}, {"window": -1}, {"hop": 0.5},
-                                 {"batch_size": 0}, {"window": 40.0, "max_window": 30.0}])
+                                 {"batch_size": 0}, {"window": 40.0, "max_window": 30.0},
+                                 {"max_batch_seconds": -1}, {"max_batch_seconds": float("inf")}])
 def test_bad_options(bad: dict) -> None:
     with pytest.raises(ValueError):
         Emotion2vecEvaluator("iic/emotion2vec_plus_large", **bad)
@@ -56,9 +57,29 @@ def test_missing_local_dir_says_where_and_how(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError) as info:
         resolve(str(tmp_path / "weights"))
     msg = str(info.value)
-    assert str(tmp_path / "weights") in msg
-    assert "huggingface-cli download emotion2vec/emotion2vec_plus_large --local-dir DIR" in msg
-    assert "modelscope download --model iic/emotion2vec_plus_large" in msg and "model='DIR'" in msg
+    assert str(tmp_path / "weights") in msg and "\n" not in msg
+    hf = msg.index("`hf download emotion2vec/emotion2vec_plus_large --local-dir DIR`")  # the CLI that is installed
+    assert hf < msg.index("modelscope download --model iic/emotion2vec_plus_large")
+    assert "huggingface-cli" not in msg
+    assert '`ap.get_evaluator("emotion2vec", model="DIR")`' in msg  # Python spelling
+    assert '[[evaluators]] entry with type = "emotion2vec": `model = "DIR"`' in msg  # study-file spelling
+
+
+def test_instance_check_sees_its_own_options(tmp_path: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    assert Emotion2vecEvaluator(str(tiny_dir)).check().ok  # model=DIR: the default hub id need not be cached
+    missing = Emotion2vecEvaluator(str(tmp_path / "nowhere")).check()
+    assert not missing.ok and "does not exist" in missing.reason and "hf download" in missing.reason
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = Emotion2vecEvaluator("iic/emotion2vec_plus_base").check()
+    assert not offline.ok and "HF_HUB_OFFLINE" in offline.reason
+    assert not Emotion2vecEvaluator("iic/emotion2vec_plus_base", download=False).check().ok
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert Emotion2vecEvaluator("iic/emotion2vec_plus_base").check().ok  # downloadable on first use
+    from affectproxy.registry import check_evaluators
+
+    assert check_evaluators([Emotion2vecEvaluator(str(tiny_dir))]) == []
 
 
 def test_incomplete_dir_names_missing_files(tmp_path: Path, tiny_dir: Path) -> None:
@@ -74,14 +95,14 @@ def test_hub_id_not_cached_without_download(tmp_path: Path, monkeypatch: pytest.
         Emotion2vecEvaluator("iic/emotion2vec_plus_base", download=False).fingerprint()
     msg = str(info.value)
     assert str(tmp_path / "ms" / "models" / "iic" / "emotion2vec_plus_base") in msg
-    assert "huggingface-cli download emotion2vec/emotion2vec_plus_base" in msg
+    assert "`hf download emotion2vec/emotion2vec_plus_base --local-dir DIR`" in msg
 
 
 def test_hub_ids_resolve_from_both_caches(tmp_path: Path, tiny_hub_dir: Path, segments,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    assert not check().ok and "huggingface-cli download" in check().reason
+    assert not check().ok and "hf download" in check().reason
     shutil.copytree(tiny_hub_dir, tmp_path / "ms" / "models" / "iic" / "emotion2vec_plus_large")
     repo = tmp_path / "hf" / "models--emotion2vec--emotion2vec_plus_seed"
     shutil.copytree(tiny_hub_dir, repo / "snapshots" / "abc123")
@@ -160,7 +181,7 @@ def test_fingerprint_hashes_weights(tmp_path: Path, tiny_dir: Path) -> None:
     ev = Emotion2vecEvaluator(str(tiny_dir), circumplex="warriner2013")
     fp = ev.fingerprint()
     assert fp["weights_sha256"] == hashlib.sha256((tiny_dir / "model.pt").read_bytes()).hexdigest()
-    assert fp["circumplex"]["name"] == "warriner2013" and fp["output_version"] == 1
+    assert fp["circumplex"]["name"] == "warriner2013" and fp["output_version"] == 2
     assert fp["labels"][0] == "angry" and fp["labels"][-1] == "unknown"
     other = save_random_model(tmp_path / "other", model_conf(), seed=7)
     assert Emotion2vecEvaluator(str(other)).fingerprint()["weights_sha256"] != fp["weights_sha256"]

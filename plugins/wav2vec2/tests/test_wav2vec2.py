@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import affectproxy as ap
+from affectproxy.batching import even_pieces
 from affectproxy.errors import AffectProxyError, AudioError
 from affectproxy.hashing import file_sha256 as sha256_file
 from affectproxy.testing import check_evaluator, synthetic_signal
 from affectproxy_wav2vec2 import Wav2Vec2Evaluator
-from affectproxy_wav2vec2.inference import windows
 
 LENGTHS = (0.5, 1.3, 2.0, 0.9, 3.1, 1.31, 0.03)  # seven lengths, one of them at the 25 ms minimum
 
@@ -45,7 +45,7 @@ def test_entry_point_registered_and_plugin_import_is_light() -> None:
 @pytest.mark.parametrize("which", ["dim_dir", "cat_layer_dir", "cat_group_dir"])
 def test_check_evaluator_passes_through_the_registry(which: str, request: pytest.FixtureRequest) -> None:
     folder = request.getfixturevalue(which)
-    check_evaluator(ap.get_evaluator("wav2vec2", model=str(folder), max_batch=4), tolerance=1e-5)
+    check_evaluator(ap.get_evaluator("wav2vec2", model=str(folder), max_batch_seconds=6.0), tolerance=1e-5)
 
 
 def test_construction_does_no_io_and_check_reports_missing_weights(tmp_path: Path) -> None:
@@ -59,6 +59,37 @@ def test_construction_does_no_io_and_check_reports_missing_weights(tmp_path: Pat
 
     result = check()  # the test machine has no hub cache of the audeering model
     assert not result.ok and "hf download" in result.reason
+
+
+def test_instance_check_and_missing_weights_message(dim_dir: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    assert Wav2Vec2Evaluator(model=str(dim_dir)).check().ok  # model=DIR: the default hub id need not be cached
+    assert not Wav2Vec2Evaluator(model=str(tmp_path / "nowhere")).check().ok
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = Wav2Vec2Evaluator(model="someone/not-cached-model").check()
+    assert not result.ok and "\n" not in result.reason
+    hf = result.reason.index("`hf download someone/not-cached-model --local-dir DIR`")
+    assert hf < result.reason.index('`ap.get_evaluator("wav2vec2", model="DIR")`')
+    assert '[[evaluators]] entry with type = "wav2vec2": `model = "DIR"`' in result.reason
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert Wav2Vec2Evaluator(model="someone/not-cached-model").check().ok  # downloadable on first use
+    # a cached snapshot (the hub cache's own layout) is found without any network access
+    snap = tmp_path / "hf" / "models--someone--cached" / "snapshots" / "abc"
+    snap.mkdir(parents=True)
+    for name in ("config.json", "preprocessor_config.json", "model.safetensors"):
+        (snap / name).write_bytes((dim_dir / name).read_bytes())
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text("abc")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert Wav2Vec2Evaluator(model="someone/cached").info.path == snap
+
+
+def test_batch_size_is_segments_per_call_and_forward_size_is_seconds() -> None:
+    ev = Wav2Vec2Evaluator(model="/nowhere", device="cpu")
+    assert ev.batch_size == 16 and ev.forward_seconds() == 0.0  # CPU: one window per forward pass
+    ev = Wav2Vec2Evaluator(model="/nowhere", device="cpu", batch_size=5, max_batch_seconds=60)
+    assert ev.batch_size == 5 and ev.forward_seconds() == 60.0
 
 
 def test_fingerprint_holds_weight_hashes_and_is_stable(dim_dir: Path, dim_bin_dir: Path) -> None:
@@ -107,7 +138,7 @@ def test_categorical_equals_the_transformers_pipeline(which: str, request: pytes
     folder = request.getfixturevalue(which)
     pipe = pipeline("audio-classification", model=str(folder), top_k=None, device="cpu")
     segs = _segments()
-    ours = Wav2Vec2Evaluator(model=str(folder), max_batch=8).evaluate(segs)
+    ours = Wav2Vec2Evaluator(model=str(folder), max_batch_seconds=20.0).evaluate(segs)
     for seg, est in zip(segs, ours, strict=True):
         ref = {r["label"]: r["score"] for r in pipe({"raw": seg.audio, "sampling_rate": 16000})}
         assert est.categories == pytest.approx(ref, abs=1e-5)
@@ -130,9 +161,11 @@ def test_legacy_bin_checkpoint_loads_like_safetensors(dim_dir: Path, dim_bin_dir
 def test_batched_equals_sequential_on_mixed_lengths(which: str, request: pytest.FixtureRequest) -> None:
     folder = request.getfixturevalue(which)
     segs = _segments((*LENGTHS, 2.0, 0.5))  # repeated lengths let group-norm models batch too
-    batched = Wav2Vec2Evaluator(model=str(folder), max_batch=16, clip=False, embeddings=True).evaluate(segs)
-    single = _one_by_one(Wav2Vec2Evaluator(model=str(folder), max_batch=1, clip=False, embeddings=True), segs)
-    for x, y in zip(batched, single, strict=True):
+    batched = Wav2Vec2Evaluator(model=str(folder), max_batch_seconds=100.0, clip=False, embeddings=True)
+    assert batched.forward_seconds() == 100.0
+    single = _one_by_one(Wav2Vec2Evaluator(model=str(folder), max_batch_seconds=0, clip=False, embeddings=True), segs)
+    assert single[0].raw["windows"] == 1
+    for x, y in zip(batched.evaluate(segs), single, strict=True):
         assert x.segment_id == y.segment_id
         np.testing.assert_allclose(x.arrays["embedding"], y.arrays["embedding"], atol=1e-5)
         assert x.values == pytest.approx(y.values, abs=1e-6)
@@ -149,16 +182,16 @@ def test_naive_padding_would_deviate_on_group_norm(cat_group_dir: Path) -> None:
     padded = processor([s.audio for s in segs], sampling_rate=16000, padding=True, return_tensors="pt")
     with torch.no_grad():
         naive = torch.softmax(model(padded["input_values"]).logits, -1).numpy()
-    ours = Wav2Vec2Evaluator(model=str(cat_group_dir), max_batch=16).evaluate(segs)
+    ours = Wav2Vec2Evaluator(model=str(cat_group_dir), max_batch_seconds=100.0).evaluate(segs)
     exact = np.array([list(e.categories.values()) for e in ours])
     assert np.abs(naive - exact).max() > 1e-3
 
 
 def test_long_segments_are_windowed(dim_dir: Path) -> None:
-    assert windows(10, 4) == [(0, 3), (3, 7), (7, 10)]
-    assert windows(4, 4) == [(0, 4)]
+    assert even_pieces(10, 4) == [(0, 3), (3, 7), (7, 10)]
+    assert even_pieces(4, 4) == [(0, 4)]
     segs = _segments((3.5, 1.2, 2.6))
-    short = Wav2Vec2Evaluator(model=str(dim_dir), max_window_seconds=1.0, max_batch=8, clip=False)
+    short = Wav2Vec2Evaluator(model=str(dim_dir), max_window_seconds=1.0, max_batch_seconds=8.0, clip=False)
     est = short.evaluate(segs)
     assert [e.raw["windows"] for e in est] == [4, 2, 3]
     for a, b in zip(est, _one_by_one(short, segs), strict=True):
@@ -253,7 +286,8 @@ def test_bad_audio_names_the_segment_and_the_fix(dim_dir: Path) -> None:
 
 
 def test_bad_options_and_unmappable_labels(cat_layer_dir: Path) -> None:
-    for options in ({"kind": "regression"}, {"dtype": "int8"}, {"max_batch": 0}, {"max_window_seconds": 0.1}):
+    for options in ({"kind": "regression"}, {"dtype": "int8"}, {"max_batch_seconds": -1}, {"batch_size": 0},
+                    {"max_window_seconds": 0.1}):
         with pytest.raises(ValueError):
             Wav2Vec2Evaluator(**options)
     with pytest.raises(AffectProxyError, match="not a torch device"):

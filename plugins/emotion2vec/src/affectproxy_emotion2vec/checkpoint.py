@@ -53,17 +53,17 @@ def read_tokens(path: Path) -> list[str]:
     return tokens
 
 
+def _spec_value(node: ast.AST) -> Any:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        left, right = _spec_value(node.left), _spec_value(node.right)
+        return left + right if isinstance(node.op, ast.Add) else left * right
+    return ast.literal_eval(node)
+
+
 def _safe_conv_spec(spec: Any, config: Path) -> str:
     """funasr ``eval()``s ``feature_encoder_spec``; accept only a literal list of int triples (``a + b * n``)."""
-
-    def value(node: ast.AST) -> Any:
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
-            left, right = value(node.left), value(node.right)
-            return left + right if isinstance(node.op, ast.Add) else left * right
-        return ast.literal_eval(node)
-
     try:
-        layers = value(ast.parse(str(spec), mode="eval").body)
+        layers = _spec_value(ast.parse(str(spec), mode="eval").body)
         if not (isinstance(layers, list) and layers and all(
             isinstance(t, tuple) and len(t) == 3 and all(isinstance(v, int) for v in t) for t in layers
         )):
@@ -98,8 +98,9 @@ def read_model_conf(config: Path) -> dict[str, Any]:
 
 
 def conv_layers(model_conf: Mapping[str, Any]) -> list[tuple[int, int, int]]:
-    """The (dim, kernel, stride) triples of the convolutional front end."""
-    return ast.literal_eval(model_conf["modalities"]["audio"]["feature_encoder_spec"])
+    """The (dim, kernel, stride) triples of the convolutional front end (the spec may be ``a + b * n``)."""
+    return list(_spec_value(ast.parse(str(model_conf["modalities"]["audio"]["feature_encoder_spec"]),
+                                      mode="eval").body))
 
 
 def min_samples(model_conf: Mapping[str, Any]) -> int:

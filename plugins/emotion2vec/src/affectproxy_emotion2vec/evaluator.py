@@ -10,18 +10,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from affectproxy.audio import segment_samples
+from affectproxy.batching import even_pieces, sliding_windows, window_times
 from affectproxy.circumplex import DEFAULT_TABLE, CircumplexTable, get_table
 from affectproxy.errors import AffectProxyError
+from affectproxy.evaluator import CheckResult
 from affectproxy.model import Dimension, EmotionEstimate, Segment
 from affectproxy_emotion2vec.checkpoint import normalise_label, read_tokens
-from affectproxy_emotion2vec.locate import DEFAULT_MODEL, ModelFiles, looks_like_path, resolve
+from affectproxy_emotion2vec.locate import (
+    DEFAULT_MODEL,
+    ModelFiles,
+    ModelNotFoundError,
+    fetch_hint,
+    find_cached,
+    looks_like_path,
+    model_files,
+    resolve,
+)
 
-OUTPUT_VERSION = 1
+OUTPUT_VERSION = 2  # 2: track times count from the start of the recording (were: from the segment start)
 SAMPLE_RATE = 16000
 _MIN_SAMPLES = 400  # the receptive field of the published front end; checked against the real config on load
 
@@ -37,9 +49,10 @@ class Emotion2vecEvaluator:
         download: fetch a hub id missing from the local cache (default True); local directories never download.
         device: ``"auto"`` (cuda, then mps, then cpu), or a torch device string.
         dtype: ``"float32"`` (default), ``"bfloat16"``/``"bf16"`` or ``"float16"``/``"fp16"`` (autocast).
-        batch_size: segments per padded forward pass; default 1 on CPU (batching does not pay on a few cores) and
-            16 on an accelerator. Batches of long segments are smaller (at most the attention memory of
-            ``batch_size`` 8-second segments). Results do not depend on it.
+        batch_size: segments per ``evaluate`` call (read by the core); default 16 on the CPU, 128 on an accelerator.
+        max_batch_seconds: padded audio per forward pass (items x longest item, seconds; pieces of long segments
+            and track windows are items too); default 0 on the CPU (one item at a time: padding does not pay on a
+            few cores) and 320 on an accelerator. Results do not depend on it beyond float rounding (~1e-6).
         circumplex: a table name (default ``"dietrich2026"``), a :class:`CircumplexTable` or a label ->
             (arousal, valence) mapping.
         renormalize: rescale the probabilities the table knows to sum to one before projecting.
@@ -47,13 +60,15 @@ class Emotion2vecEvaluator:
         window: seconds; with it, each segment also gets a time-resolved track over windows of this length.
         hop: seconds between window starts (default: ``window``).
         max_window: segments longer than this (seconds) are split into equal chunks of at most this length whose
-            frame-weighted mean embedding is classified, so memory stays bounded; None never splits.
+            frame-weighted mean embedding is classified, so attention's memory stays bounded (it grows with the
+            square of an item's length); None never splits.
         name: the instance label (default ``"emotion2vec"``).
 
     Outputs (per segment): ``values`` arousal and valence in [-1, 1]; ``categories`` the 9 class probabilities
     keyed by English label in index order (angry, disgusted, fearful, happy, neutral, other, sad, surprised,
     unknown); ``arrays``: ``embedding`` (D,) if asked; with ``window``: ``arousal_track``, ``valence_track`` (n,),
-    ``probs_track`` (n, 9) and their ``<name>_times`` (window centres, seconds from the segment's start).
+    ``probs_track`` (n, 9) and their ``<name>_times`` (window centres in seconds from the start of the recording,
+    like ``Segment.start``; windows follow :func:`affectproxy.batching.sliding_windows`).
     """
 
     def __init__(
@@ -65,6 +80,7 @@ class Emotion2vecEvaluator:
         device: str = "auto",
         dtype: str = "float32",
         batch_size: int | None = None,
+        max_batch_seconds: float | None = None,
         circumplex: str | CircumplexTable | Mapping[str, tuple[float, float]] = DEFAULT_TABLE,
         renormalize: bool = False,
         embeddings: bool = False,
@@ -79,6 +95,11 @@ class Emotion2vecEvaluator:
             raise ValueError(f"hub must be 'ms' (ModelScope) or 'hf' (Hugging Face), got {hub!r}.")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int or None (auto), got {batch_size!r}.")
+        if max_batch_seconds is not None and not (
+            isinstance(max_batch_seconds, (int, float)) and math.isfinite(max_batch_seconds) and max_batch_seconds >= 0
+        ):
+            raise ValueError(f"max_batch_seconds must be a number of seconds >= 0 or None (auto), "
+                             f"got {max_batch_seconds!r}.")
         for opt, val in (("window", window), ("hop", hop), ("max_window", max_window)):
             if val is not None and not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0.025):
                 raise ValueError(f"{opt} must be a number of seconds > 0.025 or None, got {val!r}.")
@@ -92,6 +113,8 @@ class Emotion2vecEvaluator:
         self.device = device
         self.dtype = autocast_dtype(dtype) or "float32"
         self._batch_size = batch_size
+        self.max_batch_seconds = None if max_batch_seconds is None else float(max_batch_seconds)
+        self._device: str | None = None
         self.table = get_table(circumplex)
         self.renormalize = bool(renormalize)
         self.embeddings = bool(embeddings)
@@ -123,10 +146,48 @@ class Emotion2vecEvaluator:
 
     @property
     def batch_size(self) -> int:
-        """Segments per ``evaluate`` call the core should hand over (the option, or 16)."""
-        return self._batch_size or 16
+        """Segments per ``evaluate`` call the core should hand over (the option, or 16 on the CPU, 128 else)."""
+        if self._batch_size is not None:
+            return self._batch_size
+        return 16 if self.resolved_device() == "cpu" else 128
+
+    def resolved_device(self) -> str:
+        """The torch device this instance runs on (``device="auto"`` resolved; imports torch)."""
+        if self._device is None:
+            from affectproxy.devices import resolve_device
+
+            self._device = resolve_device(self.device, evaluator=self.name)
+        return self._device
+
+    def forward_seconds(self) -> float:
+        """Padded audio seconds per forward pass: the option, or 0 (one at a time) on the CPU, 320 else."""
+        if self.max_batch_seconds is not None:
+            return self.max_batch_seconds
+        return 0.0 if self.resolved_device() == "cpu" else 320.0
 
     # --- loading -------------------------------------------------------------------------------------------------
+    def check(self) -> CheckResult:
+        """Whether this instance can run here, loading nothing (no weights, no network, no torch).
+
+        A local ``model`` folder must hold the three files; a hub id must be in the cache, or be downloadable
+        (``download=True`` and ``HF_HUB_OFFLINE`` unset).
+        """
+        from affectproxy.hub import offline
+
+        try:
+            if looks_like_path(self.model):
+                return CheckResult(True, f"weights in {model_files(Path(self.model), self.model).directory}")
+            found = find_cached(self.model, self.hub)
+        except ModelNotFoundError as exc:
+            return CheckResult(False, str(exc))
+        if found is not None:
+            return CheckResult(True, f"weights of {self.model} found in {found.directory}")
+        if self.download and not offline():
+            return CheckResult(True, f"{self.model} is not cached; it is downloaded on first use")
+        why = "HF_HUB_OFFLINE is set" if offline() else "download=False"
+        return CheckResult(False, f"emotion2vec model {self.model!r} is not in the {self.hub} cache and {why}. "
+                                  f"{fetch_hint(self.model)}")
+
     def files(self) -> ModelFiles:
         """The model's files (found, or fetched for a hub id, on first use)."""
         if self._files is None:
@@ -149,9 +210,9 @@ class Emotion2vecEvaluator:
             return self._runner
 
         from affectproxy_emotion2vec.checkpoint import build_model, min_samples
-        from affectproxy_emotion2vec.inference import Runner, resolve_device
+        from affectproxy_emotion2vec.inference import Runner
 
-        device = resolve_device(self.device, evaluator=self.name)
+        device = self.resolved_device()
         model, conf, _tokens = build_model(self.files())
         labels = self.labels()
         if model.proj is None:
@@ -162,7 +223,6 @@ class Emotion2vecEvaluator:
         self._min_samples = min_samples(conf)
         assert self._keep is not None  # set by labels()
         self._runner = Runner(model, conf, self._keep, device, None if self.dtype == "float32" else self.dtype)
-        self._model_batch = self._batch_size or (1 if device == "cpu" else 16)
         self._labels = labels
         return self._runner
 
@@ -193,27 +253,6 @@ class Emotion2vecEvaluator:
     def _audio(self, seg: Segment) -> np.ndarray:
         return segment_samples(seg, evaluator=self.name, sample_rate=SAMPLE_RATE, min_samples=self._min_samples)
 
-    def _pieces(self, n: int, span: float) -> list[tuple[int, int]]:
-        """Sample ranges of equal chunks of at most ``span`` seconds covering ``n`` samples."""
-        size = round(span * SAMPLE_RATE)
-        if n <= size:
-            return [(0, n)]
-        k = math.ceil(n / size)
-        edges = np.linspace(0, n, k + 1).round().astype(int)
-        return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
-
-    def _windows(self, n: int) -> list[tuple[int, int]]:
-        """Sample ranges of the track's windows: every ``hop``, ``window`` long; a last shorter window covers the
-        tail when it is at least half a window long."""
-        assert self.window is not None and self.hop is not None
-        size, step = round(self.window * SAMPLE_RATE), round(self.hop * SAMPLE_RATE)
-        if n <= size:
-            return [(0, n)]
-        out = [(s, s + size) for s in range(0, n - size + 1, step)]
-        if out[-1][1] < n and n - (out[-1][0] + step) >= max(self._min_samples, size // 2):
-            out.append((out[-1][0] + step, n))
-        return out
-
     def evaluate(self, segments: Sequence[Segment]) -> list[EmotionEstimate]:
         """One estimate per segment, in order.
 
@@ -222,6 +261,8 @@ class Emotion2vecEvaluator:
             ModelNotFoundError: the weights are not where they were looked for (the message says how to get them).
             CheckpointError: the checkpoint does not match its config (the message names the keys).
         """
+        if not segments:
+            return []
         runner = self._load()
         labels = self.labels()
         waves = [self._audio(s) for s in segments]
@@ -229,37 +270,43 @@ class Emotion2vecEvaluator:
         whole: list[list[int]] = []  # item indices per segment (chunks of max_window)
         tracks: list[list[tuple[int, int, int]]] = []  # (item, start, end) per window
         for a in waves:
-            spans = self._pieces(a.size, self.max_window) if self.max_window else [(0, a.size)]
+            spans = even_pieces(a.size, round(self.max_window * SAMPLE_RATE)) if self.max_window else [(0, a.size)]
             whole.append(list(range(len(items), len(items) + len(spans))))
             items += [a[s:e] for s, e in spans]
             wins = []
             if self.window is not None:
-                for s, e in self._windows(a.size):
+                assert self.hop is not None
+                size, hop = round(self.window * SAMPLE_RATE), round(self.hop * SAMPLE_RATE)
+                for s, e in sliding_windows(a.size, size, hop, min_tail=max(self._min_samples, size // 2)):
                     wins.append((len(items), s, e))
                     items.append(a[s:e])
             tracks.append(wins)
-        # attention memory grows with items * length**2: cap a batch at what batch_size 8-second items would need
-        emb, frames = runner.run(items, self._model_batch, max_cost=self._model_batch * (8.0 * SAMPLE_RATE) ** 2)
-        out = []
-        for seg, idx, wins in zip(segments, whole, tracks, strict=True):
+        emb, frames = runner.run(items, self.forward_seconds())
+        pooled = np.zeros((len(segments), emb.shape[1]), np.float32)
+        for k, idx in enumerate(whole):
             w = frames[idx].astype(np.float64)
-            pooled = (emb[idx] * (w / w.sum())[:, None]).sum(0, dtype=np.float64).astype(np.float32)
-            probs = runner.classify(pooled[None])[0]
-            arousal, valence = self.table.project_array(probs[None], labels, renormalize=self.renormalize)
+            pooled[k] = (emb[idx] * (w / w.sum())[:, None]).sum(0, dtype=np.float64)
+        win_items = [i for wins in tracks for i, _, _ in wins]
+        probs_all = runner.classify(np.concatenate([pooled, emb[win_items]]) if win_items else pooled)
+        arousal, valence = self.table.project_array(probs_all, labels, renormalize=self.renormalize)
+        out = []
+        offset = len(segments)
+        for k, (seg, wins) in enumerate(zip(segments, tracks, strict=True)):
             arrays: dict[str, np.ndarray] = {}
             if self.embeddings:
-                arrays["embedding"] = pooled
+                arrays["embedding"] = pooled[k]
             if wins:
-                wp = runner.classify(emb[[i for i, _, _ in wins]])
-                wa, wv = self.table.project_array(wp, labels, renormalize=self.renormalize)
-                times = np.array([(s + e) / 2 / SAMPLE_RATE for _, s, e in wins])
-                arrays.update(arousal_track=wa, valence_track=wv, probs_track=wp, arousal_track_times=times,
-                              valence_track_times=times, probs_track_times=times)
+                rows = slice(offset, offset + len(wins))
+                offset += len(wins)
+                times = window_times([(s, e) for _, s, e in wins], SAMPLE_RATE, start=seg.start)
+                arrays.update(arousal_track=arousal[rows].copy(), valence_track=valence[rows].copy(),
+                              probs_track=probs_all[rows].copy(),
+                              arousal_track_times=times, valence_track_times=times, probs_track_times=times)
             out.append(EmotionEstimate(
                 segment_id=seg.id,
                 evaluator=self.name,
-                values={"arousal": float(arousal[0]), "valence": float(valence[0])},
-                categories=dict(zip(labels, probs.tolist(), strict=True)),
+                values={"arousal": float(arousal[k]), "valence": float(valence[k])},
+                categories=dict(zip(labels, probs_all[k].tolist(), strict=True)),
                 arrays=arrays,
             ))
         return out

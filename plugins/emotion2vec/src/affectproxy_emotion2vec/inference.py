@@ -1,55 +1,39 @@
-"""Padded, masked batch inference with funasr's ``Emotion2vec`` modules that equals funasr's ``generate()``.
+"""Padded batch inference with funasr's ``Emotion2vec`` modules that equals running each item alone.
 
-A naive padded batch drifts (~3% in embeddings) because the 5-layer positional convolution is not masked: padding
-leaks into the last ~0.7 s of each shorter item. So each item runs alone through what mixes along time without a
-mask (waveform normalisation, the convolutional front end, the positional convolution), and only the transformer
-blocks run on the padded batch, with a key-padding mask and ALiBi biases, which is exact for the valid frames.
-Pooling averages the valid frames only. Items are length-sorted into buckets so padding stays small.
+The whole forward pass runs on padded batches; the padding's influence is removed where each part would see it:
 
-:func:`naive_padded_forward` is the drifting way, kept so tests can show that they would notice it.
+* waveform normalisation (funasr's ``layer_norm`` over the whole item): mean and variance over the valid samples;
+* the convolutional front end: a convolution without padding never looks past the valid samples when computing
+  valid output frames, so only the lengths are carried through the layers (``(n - kernel) // stride + 1``); the
+  per-channel group norm of the ``default`` extractor takes its statistics over valid frames only; the layer norms
+  and the projection act per frame;
+* the positional convolution (5 zero-padded convolutions, ~0.7 s of context): padded frames are set to zero before
+  each convolution, which is what an item alone sees past its end;
+* the transformer blocks: a key-padding mask and the ALiBi biases; pooling averages the valid frames.
+
+Without these steps the positional convolution alone moves embeddings by ~3% (:func:`naive_padded_forward`, kept so
+tests can show that they would notice). Items are grouped longest first into batches of at most
+``max_batch_seconds`` of padded audio (:func:`affectproxy.batching.length_buckets`); on CUDA each batch is copied
+from pinned memory while the previous one computes (:func:`affectproxy.devices.feed`), and results stay on the
+device until the end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 
-from affectproxy.devices import autocast_dtype, resolve_device
+from affectproxy.batching import length_buckets
+from affectproxy.devices import autocast, autocast_dtype, feed, resolve_device
+from affectproxy_emotion2vec.checkpoint import conv_layers
+
+SAMPLE_RATE = 16000
 
 
-def _autocast(device: str, dtype: str | None) -> AbstractContextManager[Any]:
-    import torch
-
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=device.split(":")[0], dtype=getattr(torch, dtype))
-
-
-def buckets(lengths: Sequence[int], batch_size: int, max_cost: float | None = None) -> Iterator[list[int]]:
-    """Indices grouped into length-sorted batches of at most ``batch_size`` items.
-
-    With ``max_cost``, a batch also stops growing once ``items * longest_length**2`` (what attention's memory grows
-    with) would exceed it, so batches of long items are smaller and memory stays flat.
-
-    Examples:
-        >>> list(buckets([5, 1, 4, 2, 3], 2))
-        [[1, 3], [4, 2], [0]]
-        >>> list(buckets([10, 10, 20, 20], 4, max_cost=800))
-        [[0, 1], [2, 3]]
-    """
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batch: list[int] = []
-    for i in order:
-        full = len(batch) >= batch_size or (max_cost is not None and (len(batch) + 1) * lengths[i] ** 2 > max_cost)
-        if batch and full:
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
+def _frames(lengths: Any, kernel: int, stride: int) -> Any:
+    return (lengths - kernel) // stride + 1
 
 
 class Runner:
@@ -70,21 +54,81 @@ class Runner:
         self.device = device
         self.dtype = dtype
         self.encoder = model.modality_encoders["AUDIO"]
+        self.layers = conv_layers(model_conf)
 
-    def _front(self, wav: np.ndarray) -> Any:
-        """Waveform -> (T, D) features after the front end and positional convolution (one item, unpadded)."""
+    # --- the parts of the forward pass -------------------------------------------------------------------------
+    def _normalise(self, wave: Any, valid: Any, n: Any) -> Any:
+        """funasr's per-item ``layer_norm`` of the waveform, over the valid samples of each row."""
+        if not self.conf.get("normalize"):
+            return wave
+        mean = (wave * valid).sum(1, keepdim=True) / n
+        centred = (wave - mean) * valid
+        var = (centred * centred).sum(1, keepdim=True) / n
+        return centred / (var + 1e-5).sqrt()
+
+    @staticmethod
+    def _group_norm(norm: Any, x: Any, valid: Any) -> Any:
+        """``Fp32GroupNorm`` with statistics over the valid frames only; ``x`` is (B, C, T), ``valid`` (B, 1, T)."""
+        b, c, t = x.shape
+        g = norm.num_groups
+        xf = x.float().view(b, g, c // g, t)
+        m = valid.float().view(b, 1, 1, t)
+        count = m.sum((2, 3), keepdim=True) * (c // g)
+        mean = (xf * m).sum((2, 3), keepdim=True) / count
+        var = (((xf - mean) * m) ** 2).sum((2, 3), keepdim=True) / count
+        y = ((xf - mean) / (var + norm.eps).sqrt()).view(b, c, t)
+        if norm.weight is not None:
+            y = y * norm.weight.float().view(1, c, 1) + norm.bias.float().view(1, c, 1)
+        return y.type_as(x)
+
+    def _local(self, wave: Any, lengths: Any) -> tuple[Any, Any]:
+        """The convolutional front end and projection on a padded (B, T) batch: (B, F, D) features, frame counts."""
         import torch
-        import torch.nn.functional as F
 
-        source = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)).to(self.device)
-        if self.conf.get("normalize"):
-            source = F.layer_norm(source, source.shape)
-        x = self.encoder.local_features(source.view(1, -1))
+        x = wave.unsqueeze(1)
+        for layer, (_, kernel, stride) in zip(self.encoder.local_encoder.conv_layers, self.layers, strict=True):
+            lengths = _frames(lengths, kernel, stride)
+            for module in layer:
+                if isinstance(module, torch.nn.GroupNorm):
+                    valid = torch.arange(x.shape[-1], device=x.device)[None, None, :] < lengths[:, None, None]
+                    x = self._group_norm(module, x, valid)
+                else:
+                    x = module(x)
+        return self.encoder.project_features(x), lengths
+
+    def _positional(self, module: Any, x: Any, valid: Any) -> Any:
+        """Run the positional encoder with padded frames zeroed before every convolution (as an item alone sees)."""
+        import torch
+
+        if isinstance(module, torch.nn.Sequential):
+            for child in module:
+                x = self._positional(child, x, valid)
+            return x
+        if isinstance(module, torch.nn.Conv1d):  # (B, D, T) here
+            return module(x * valid.unsqueeze(1).to(x.dtype))
+        return module(x)
+
+    def features(self, wave: Any, lengths: Any) -> tuple[Any, Any]:
+        """Front end and positional convolution on a padded batch.
+
+        Args:
+            wave: (B, T) float32 waveforms, zero-padded.
+            lengths: (B,) valid samples per row (int64, same device).
+
+        Returns:
+            ``(x, frames)``: (B, F, D) features, valid only in the first ``frames[i]`` rows of item ``i``.
+        """
+        import torch
+
+        valid = torch.arange(wave.shape[1], device=wave.device)[None, :] < lengths[:, None]
+        wave = self._normalise(wave * valid, valid, lengths[:, None].to(wave.dtype))
+        x, frames = self._local(wave, lengths)
+        keep = torch.arange(x.shape[1], device=x.device)[None, :] < frames[:, None]
         if self.encoder.fixed_positional_encoder is not None:
-            x = x + self.encoder.fixed_positional_encoder(x, None)
+            x = x + self.encoder.fixed_positional_encoder(x, ~keep)
         if self.encoder.relative_positional_encoder is not None:
-            x = x + self.encoder.relative_positional_encoder(x)
-        return x[0]
+            x = x + self._positional(self.encoder.relative_positional_encoder, x, keep)
+        return x, frames
 
     def _blocks(self, x: Any, padding_mask: Any) -> Any:
         """The transformer part on a padded (B, T, D) batch; ``padding_mask`` (B, T) is True at padding."""
@@ -103,7 +147,7 @@ class Runner:
                 if alibi_scale.size(0) == 1:
                     alibi_bias = alibi_bias * alibi_scale.squeeze(0).type_as(alibi_bias)
                     alibi_scale = None
-        mask = padding_mask if bool(padding_mask.any()) else None
+        mask = padding_mask if b > 1 else None  # one item alone has no padding
         if enc.extra_tokens is not None:
             num = enc.extra_tokens.size(1)
             x = torch.cat([enc.extra_tokens.expand(b, -1, -1), x], dim=1)
@@ -123,15 +167,14 @@ class Runner:
             x = model.norm(x)
         return x[:, enc.modality_cfg.num_extra_tokens:]
 
-    def run(
-        self, waves: Sequence[np.ndarray], batch_size: int = 1, max_cost: float | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    # --- public ------------------------------------------------------------------------------------------------
+    def run(self, waves: Sequence[np.ndarray], max_batch_seconds: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Pooled embeddings and valid frame counts for each waveform.
 
         Args:
             waves: float32 mono waveforms at 16 kHz, each at least the front end's receptive field long.
-            batch_size: items per padded batch (length-sorted buckets); 1 runs them one at a time.
-            max_cost: bound on ``items * longest_samples**2`` per batch (see :func:`buckets`); None: no bound.
+            max_batch_seconds: padded audio per forward pass (items x longest item); 0 runs one item at a time.
+                The results do not depend on it beyond float rounding.
 
         Returns:
             ``embeddings`` (n, D) float32: the mean over valid frames, what funasr returns as utterance ``feats``;
@@ -140,23 +183,31 @@ class Runner:
         import torch
 
         n = len(waves)
-        embeddings = np.zeros((n, int(self.conf["embed_dim"])), np.float32)
-        frames = np.zeros(n, np.int64)
-        with torch.inference_mode(), _autocast(self.device, self.dtype):
-            for batch in buckets([len(w) for w in waves], max(1, batch_size), max_cost):
-                feats = [self._front(waves[i]) for i in batch]
-                lengths = [f.shape[0] for f in feats]
-                x = feats[0].new_zeros((len(batch), max(lengths), feats[0].shape[1]))
-                pad = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-                for j, f in enumerate(feats):
-                    x[j, : lengths[j]] = f
-                    pad[j, : lengths[j]] = False
+        dim = int(self.conf["embed_dim"])
+        if n == 0:
+            return np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
+        batches = length_buckets([len(w) for w in waves], int(max_batch_seconds * SAMPLE_RATE))
+        embeddings = torch.zeros((n, dim), dtype=torch.float32, device=self.device)
+        frames = torch.zeros(n, dtype=torch.int64, device=self.device)
+        with torch.inference_mode(), autocast(self.device, self.dtype):
+            for wave, lengths, index in feed(self._host(waves, batches), self.device):
+                x, counts = self.features(wave, lengths)
+                pad = torch.arange(x.shape[1], device=x.device)[None, :] >= counts[:, None]
                 y = self._blocks(x, pad)
                 valid = (~pad).unsqueeze(-1).to(y.dtype)
-                pooled = ((y * valid).sum(1) / valid.sum(1)).float().cpu().numpy()
-                embeddings[batch] = pooled
-                frames[batch] = lengths
-        return embeddings, frames
+                embeddings[index] = ((y * valid).sum(1) / valid.sum(1)).float()
+                frames[index] = counts
+        return embeddings.cpu().numpy(), frames.cpu().numpy()
+
+    @staticmethod
+    def _host(waves: Sequence[np.ndarray], batches: list[list[int]]) -> Iterator[tuple[np.ndarray, ...]]:
+        """Zero-padded host arrays per batch: waveforms (B, T) float32, lengths (B,) and item indices (B,)."""
+        for batch in batches:
+            lengths = np.array([len(waves[i]) for i in batch], np.int64)
+            wave = np.zeros((len(batch), int(lengths.max())), np.float32)
+            for row, i in enumerate(batch):
+                wave[row, : lengths[row]] = waves[i]
+            yield wave, lengths, np.array(batch, np.int64)
 
     def classify(self, embeddings: np.ndarray) -> np.ndarray:
         """Class probabilities (n, kept labels), float64, from pooled embeddings: the head (``proj``) and softmax
@@ -195,4 +246,4 @@ def naive_padded_forward(model: Any, waves: Sequence[np.ndarray]) -> np.ndarray:
         return torch.softmax(model.proj(pooled), dim=-1).double().numpy()
 
 
-__all__ = ["Runner", "autocast_dtype", "buckets", "naive_padded_forward", "resolve_device"]
+__all__ = ["Runner", "autocast_dtype", "naive_padded_forward", "resolve_device"]

@@ -2,7 +2,8 @@
 
 Nothing here imports torch or funasr, so :func:`affectproxy_emotion2vec.plugin.check` stays fast. A local directory
 is used as it is, with no network access; a hub id is looked up in the local caches first and downloaded (through
-``modelscope`` or ``huggingface_hub``) only when it is missing there and ``download=True``.
+``modelscope`` or ``huggingface_hub``) only when it is missing there and ``download=True``. Cache lookup, download
+and the missing-weights advice are the core's (:mod:`affectproxy.hub`), shared with the other plugins.
 
 Two layouts are accepted:
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import attrs
 
+from affectproxy import hub as core_hub
 from affectproxy.errors import AffectProxyError
 
 DEFAULT_MODEL = "iic/emotion2vec_plus_large"
@@ -73,31 +75,9 @@ def looks_like_path(model: str) -> bool:
     )
 
 
-def _hf_cache_root() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
-def _ms_cache_root() -> Path:
-    return Path(os.environ.get("MODELSCOPE_CACHE", "~/.cache/modelscope/hub")).expanduser()
-
-
 def cache_candidates(model: str, hub: str) -> list[Path]:
     """The directories where the hub caches would hold ``model`` (they need not exist)."""
-    repo = hub_repo(model, hub)
-    if hub == "ms":
-        root = _ms_cache_root()
-        return [root / "models" / repo, root / repo]
-    snapshots = _hf_cache_root() / f"models--{repo.replace('/', '--')}" / "snapshots"
-    ref = snapshots.parent / "refs" / "main"
-    out = []
-    if ref.is_file():
-        out.append(snapshots / ref.read_text().strip())
-    if snapshots.is_dir():
-        out += sorted(p for p in snapshots.iterdir() if p.is_dir() and p not in out)
-    return out or [snapshots / "<revision>"]
+    return core_hub.cache_candidates(hub_repo(model, hub), hub)
 
 
 def model_files(directory: Path, source: str) -> ModelFiles:
@@ -125,15 +105,9 @@ def model_files(directory: Path, source: str) -> ModelFiles:
 
 
 def fetch_hint(model: str) -> str:
-    """How to get the weights onto this machine, for error messages and ``check()``."""
+    """How to get the weights onto this machine and pass them, for error messages and ``check()``."""
     name = model.rstrip("/").rpartition("/")[2] if not looks_like_path(model) else "emotion2vec_plus_large"
-    return (
-        "To fetch the weights on a connected machine, run "
-        f"`huggingface-cli download {_HF_ORG}/{name} --local-dir DIR` (newer huggingface_hub: `hf download ...`) or "
-        f"`modelscope download --model {_MS_ORG}/{name} --local_dir DIR`, copy DIR here and pass "
-        f"model='DIR' (the folder holding model.pt, config.yaml and tokens.txt), or place it in the cache "
-        f"({_ms_cache_root() / 'models' / _MS_ORG / name} for hub='ms', {_hf_cache_root()} for hub='hf')."
-    )
+    return core_hub.fetch_hint("emotion2vec", f"{_HF_ORG}/{name}", ms_repo=f"{_MS_ORG}/{name}")
 
 
 def find_cached(model: str, hub: str) -> ModelFiles | None:
@@ -144,17 +118,6 @@ def find_cached(model: str, hub: str) -> ModelFiles | None:
         except ModelNotFoundError:
             continue
     return None
-
-
-def _download(model: str, hub: str) -> Path:
-    repo = hub_repo(model, hub)
-    if hub == "hf":
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo))
-    from modelscope.hub.snapshot_download import snapshot_download as ms_snapshot_download
-
-    return Path(ms_snapshot_download(repo))
 
 
 def resolve(model: str, hub: str = "ms", *, download: bool = True) -> ModelFiles:
@@ -185,7 +148,7 @@ def resolve(model: str, hub: str = "ms", *, download: bool = True) -> ModelFiles
             f"{fetch_hint(model)}"
         )
     try:
-        directory = _download(model, hub)
+        directory = core_hub.download_snapshot(hub_repo(model, hub), hub)
     except Exception as exc:  # network, auth, missing package: all end in the same advice
         raise ModelNotFoundError(
             f"emotion2vec model {model!r} is not in the {hub} cache (looked in {where}) and downloading it "

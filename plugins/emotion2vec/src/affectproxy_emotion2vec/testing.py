@@ -121,6 +121,59 @@ def config_yaml(conf: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def plus_large_conf() -> dict[str, Any]:
+    """The shape of the published ``emotion2vec_plus_large`` (~300M parameters), for full-size random models."""
+    return model_conf(embed_dim=1024, depth=8, prenet_depth=16, num_heads=16, conv_dim=512, conv_pos_width=95,
+                      conv_pos_groups=16, conv_pos_depth=5, num_extra_tokens=10, extractor_mode="layer_norm")
+
+
+def random_model(conf: dict[str, Any] | None = None, *, tokens: int = len(HUB_TOKENS), seed: int = 0) -> Any:
+    """funasr's ``Emotion2vec`` with random weights, built on the ``meta`` device and filled quickly (eval mode).
+
+    Matrices are N(0, 1/fan_in), norm weights N(1, 0.05), other vectors N(0, 0.05), ALiBi scales 1: the scale of a
+    trained model, in seconds instead of funasr's half-minute initialisation for the full size.
+
+    Args:
+        conf: the ``model_conf`` (default: tiny); its ``feature_encoder_spec`` may be the config's expression.
+        tokens: the number of labels.
+        seed: the generator's seed.
+    """
+    import math
+
+    import torch
+
+    from affectproxy_emotion2vec.checkpoint import emotion2vec_class
+
+    conf = dict(conf or model_conf())
+    audio = dict(conf["modalities"]["audio"])
+    audio["feature_encoder_spec"] = repr(_spec(audio["feature_encoder_spec"]))
+    conf["modalities"] = {**conf["modalities"], "audio": audio}
+    with torch.device("meta"):
+        model = emotion2vec_class()(model_conf=conf, vocab_size=tokens)
+    model = model.to_empty(device="cpu")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("alibi_scale"):
+                p.fill_(1.0)
+            elif p.dim() >= 2:
+                p.normal_(0.0, 1.0 / math.sqrt(p[0].numel()), generator=gen)
+            elif name.endswith("weight"):
+                p.normal_(1.0, 0.05, generator=gen)
+            else:
+                p.normal_(0.0, 0.05, generator=gen)
+            p.requires_grad_(False)
+    return model.eval()
+
+
+def _spec(text: str) -> list[tuple[int, int, int]]:
+    import ast
+
+    from affectproxy_emotion2vec.checkpoint import _safe_conv_spec
+
+    return list(ast.literal_eval(_safe_conv_spec(text, Path("model_conf"))))
+
+
 def save_random_model(
     directory: str | Path,
     conf: dict[str, Any] | None = None,
@@ -129,6 +182,7 @@ def save_random_model(
     tokens: tuple[str, ...] = HUB_TOKENS,
     seed: int = 0,
     state_dict: dict[str, Any] | None = None,
+    fast: bool = False,
 ) -> Path:
     """Build a randomly initialised ``Emotion2vec`` (funasr's class) and save it as a model directory.
 
@@ -140,6 +194,7 @@ def save_random_model(
         tokens: the lines of the token list.
         seed: torch seed for the initialisation.
         state_dict: write this state dict instead of the fresh model's (to make mismatching checkpoints).
+        fast: initialise with :func:`random_model` (seconds for the full size) instead of funasr's own init.
 
     Returns:
         The directory.
@@ -151,6 +206,8 @@ def save_random_model(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     conf = conf or model_conf()
+    if state_dict is None and fast:
+        state_dict = random_model(conf, tokens=len(tokens), seed=seed).state_dict()
     if state_dict is None:
         torch.manual_seed(seed)
         model = Emotion2vec(model_conf=conf, vocab_size=len(tokens))
@@ -181,4 +238,4 @@ def save_random_model(
     return directory
 
 
-__all__ = ["HUB_TOKENS", "config_yaml", "model_conf", "save_random_model"]
+__all__ = ["HUB_TOKENS", "config_yaml", "model_conf", "plus_large_conf", "random_model", "save_random_model"]

@@ -9,13 +9,13 @@ directory or a Hugging Face hub id, resolved through the local hub cache (and do
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
+from affectproxy import hub
 from affectproxy.errors import AffectProxyError
 from affectproxy.hashing import file_sha256
 
@@ -26,7 +26,6 @@ DIMENSIONAL_LABELS = ("arousal", "dominance", "valence")
 # Architectures whose checkpoints carry the audeering regression head (classifier.dense / classifier.out_proj).
 DIMENSIONAL_ARCHITECTURES = frozenset({"EmotionModel", "Wav2Vec2ForSpeechClassification", "Wav2Vec2DimensionalModel"})
 DIMENSIONAL_HEAD_KEYS = ("classifier.dense.weight", "classifier.out_proj.weight")
-_WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "pytorch_model.bin.index.json")
 _CONFIG_PATTERNS = ["config.json", "preprocessor_config.json"]
 
 
@@ -171,28 +170,23 @@ def resolve(model: str, *, download: bool = True) -> Path:
             f"wav2vec2 model {model!r}: no such directory. Pass an existing checkpoint directory or a hub id "
             f"such as {DEFAULT_MODEL!r}."
         )
-    from huggingface_hub import snapshot_download
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
-    try:
-        return Path(snapshot_download(model, local_files_only=True))
-    except Exception as exc:  # LocalEntryNotFoundError, or an offline refusal
-        cached_error = exc
-    if not download or offline:
-        why = "HF_HUB_OFFLINE is set" if offline else "download=False"
+    cached = hub.cached_snapshot(model, "hf", required=_CONFIG_PATTERNS)
+    if cached is not None and weight_files(cached):
+        return cached
+    if not download or hub.offline():
+        why = "HF_HUB_OFFLINE is set" if hub.offline() else "download=False"
         raise AffectProxyError(
-            f"wav2vec2 model {model!r} is not in the local Hugging Face cache and {why}. Fetch it once with "
-            f"`hf download {model}` (or unset HF_HUB_OFFLINE), or pass a local checkpoint directory as model=. "
-            f"({type(cached_error).__name__})"
+            f"wav2vec2 model {model!r} is not in the local Hugging Face cache ({hub.hf_cache_dir()}) and {why}. "
+            + hub.fetch_hint("wav2vec2", model)
         )
     try:
-        snap = Path(snapshot_download(model, allow_patterns=[*_CONFIG_PATTERNS, "*.safetensors*"]))
+        snap = hub.download_snapshot(model, "hf", allow_patterns=[*_CONFIG_PATTERNS, "*.safetensors*"])
         if not weight_files(snap):  # no safetensors on the hub: take the pickle (loaded with weights_only)
-            snap = Path(snapshot_download(model, allow_patterns=[*_CONFIG_PATTERNS, "pytorch_model*.bin*"]))
+            snap = hub.download_snapshot(model, "hf", allow_patterns=[*_CONFIG_PATTERNS, "pytorch_model*.bin*"])
     except Exception as exc:
         raise AffectProxyError(
             f"wav2vec2 model {model!r} could not be downloaded: {type(exc).__name__}: {exc}. Check the hub id and "
-            "the network, or pass a local checkpoint directory as model=."
+            f"the network, or pass a local checkpoint directory. {hub.fetch_hint('wav2vec2', model)}"
         ) from exc
     return snap
 

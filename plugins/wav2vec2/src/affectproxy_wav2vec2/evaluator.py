@@ -21,6 +21,7 @@ from affectproxy.audio import segment_samples
 from affectproxy.circumplex import DEFAULT_TABLE, CircumplexTable, get_table
 from affectproxy.devices import autocast_dtype
 from affectproxy.errors import AffectProxyError
+from affectproxy.evaluator import CheckResult
 from affectproxy.model import Dimension, EmotionEstimate, Segment
 from affectproxy_wav2vec2.checkpoint import DEFAULT_MODEL, DIMENSIONAL_LABELS, CheckpointInfo, inspect, weights_hashes
 
@@ -53,10 +54,12 @@ class Wav2Vec2Evaluator:
         device: ``"auto"`` (cuda, then mps, then cpu), or a torch device string.
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast of the backbone).
         max_window_seconds: longer segments are split into near-equal windows no longer than this; their frames
-            are pooled together.
-        max_batch: windows per forward pass; default 1 on the CPU (padding does not pay there), 16 on a GPU.
-        max_batch_seconds: padded audio per forward pass.
-        batch_size: segments per ``evaluate`` call (read by the core).
+            are pooled together. This bounds attention's memory, which grows with the square of a window's length.
+        max_batch_seconds: padded audio per forward pass (windows x longest window, seconds); default 0 on the CPU
+            (one window at a time: padding does not pay there) and 320 on an accelerator. Results do not depend on
+            it beyond float rounding.
+        batch_size: segments per ``evaluate`` call (read by the core); default 16 on the CPU, 128 on an
+            accelerator.
         circumplex: categorical only: a table name, a table, or a label -> (arousal, valence) mapping.
         aliases: categorical only: extra label -> table label names, added to the built-in ones.
         renormalize: categorical only: renormalise the probabilities of the labels the table knows.
@@ -78,9 +81,8 @@ class Wav2Vec2Evaluator:
         device: str = "auto",
         dtype: str = "float32",
         max_window_seconds: float = 30.0,
-        max_batch: int | None = None,
-        max_batch_seconds: float = 240.0,
-        batch_size: int = 8,
+        max_batch_seconds: float | None = None,
+        batch_size: int | None = None,
         circumplex: str | CircumplexTable | Mapping[str, tuple[float, float]] = DEFAULT_TABLE,
         aliases: Mapping[str, str] | None = None,
         renormalize: bool = False,
@@ -93,19 +95,22 @@ class Wav2Vec2Evaluator:
             raise ValueError(f"wav2vec2: kind must be 'auto', 'dimensional' or 'categorical', got {kind!r}.")
         if not (isinstance(max_window_seconds, (int, float)) and max_window_seconds >= 1.0):
             raise ValueError(f"wav2vec2: max_window_seconds must be >= 1, got {max_window_seconds!r}.")
-        if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
-            raise ValueError(f"wav2vec2: max_batch must be a positive int or None, got {max_batch!r}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"wav2vec2: batch_size must be a positive int, got {batch_size!r}.")
+        if max_batch_seconds is not None and not (
+            isinstance(max_batch_seconds, (int, float)) and math.isfinite(max_batch_seconds) and max_batch_seconds >= 0
+        ):
+            raise ValueError(f"wav2vec2: max_batch_seconds must be a number of seconds >= 0 or None (auto), "
+                             f"got {max_batch_seconds!r}.")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"wav2vec2: batch_size must be a positive int or None (auto), got {batch_size!r}.")
         self.name = name
         self.model = str(model)
         self.kind = kind
         self.device = device
         self.dtype = autocast_dtype(dtype) or "float32"  # accepts bf16/fp16 aliases like emotion2vec
         self.max_window_seconds = float(max_window_seconds)
-        self.max_batch = max_batch
-        self.max_batch_seconds = float(max_batch_seconds)
-        self.batch_size = batch_size
+        self.max_batch_seconds = None if max_batch_seconds is None else float(max_batch_seconds)
+        self._batch_size = batch_size
+        self._device: str | None = None
         self.table = get_table(circumplex)
         self.aliases = {**ALIASES, **dict(aliases or {})}
         self.renormalize = bool(renormalize)
@@ -124,6 +129,44 @@ class Wav2Vec2Evaluator:
         if self._info is None:
             self._info = inspect(self.model, download=self.download, kind=self.kind)
         return self._info
+
+    def check(self) -> CheckResult:
+        """Whether this instance can run here, loading nothing (no weights, no network, no torch): the checkpoint
+        folder, or the hub id cached or downloadable (``download=True`` and ``HF_HUB_OFFLINE`` unset)."""
+        from affectproxy import hub
+        from affectproxy_wav2vec2.checkpoint import resolve, weight_files
+
+        try:
+            path = resolve(self.model, download=False)
+        except AffectProxyError as exc:
+            if self.download and not hub.offline() and "not in the local Hugging Face cache" in str(exc):
+                return CheckResult(True, f"{self.model} is not cached; it is downloaded on first use")
+            return CheckResult(False, str(exc))
+        if not weight_files(path):
+            return CheckResult(False, f"wav2vec2 model {self.model!r}: no weights in {path} (expected "
+                                      "model.safetensors or pytorch_model.bin).")
+        return CheckResult(True, f"checkpoint in {path}")
+
+    @property
+    def batch_size(self) -> int:
+        """Segments per ``evaluate`` call the core should hand over (the option, or 16 on the CPU, 128 else)."""
+        if self._batch_size is not None:
+            return self._batch_size
+        return 16 if self.resolved_device() == "cpu" else 128
+
+    def resolved_device(self) -> str:
+        """The torch device this instance runs on (``device="auto"`` resolved; imports torch)."""
+        if self._device is None:
+            from affectproxy.devices import resolve_device
+
+            self._device = resolve_device(self.device, evaluator=self.name)
+        return self._device
+
+    def forward_seconds(self) -> float:
+        """Padded audio seconds per forward pass: the option, or 0 (one at a time) on the CPU, 320 else."""
+        if self.max_batch_seconds is not None:
+            return self.max_batch_seconds
+        return 0.0 if self.resolved_device() == "cpu" else 320.0
 
     @property
     def min_duration(self) -> float:
@@ -189,13 +232,14 @@ class Wav2Vec2Evaluator:
     def _load(self) -> Any:
         with self._lock:
             if self._runner is None:
-                from affectproxy_wav2vec2.inference import Runner, pick_device
+                import torch
 
-                device = pick_device(self.device)
-                max_batch = self.max_batch or (1 if device.type == "cpu" else 16)
+                from affectproxy_wav2vec2.inference import Runner
+
                 self._runner = Runner(
-                    self.info, device, self.dtype, max_window=int(self.max_window_seconds * SAMPLE_RATE),
-                    max_batch=max_batch, max_batch_samples=int(self.max_batch_seconds * SAMPLE_RATE),
+                    self.info, torch.device(self.resolved_device()), self.dtype,
+                    max_window=int(self.max_window_seconds * SAMPLE_RATE),
+                    max_batch_samples=int(self.forward_seconds() * SAMPLE_RATE),
                 )
             return self._runner
 

@@ -5,17 +5,18 @@ Rules:
 * Each segment is normalised as a whole (when the feature extractor says ``do_normalize``), then split into
   windows of at most ``max_window`` samples of near-equal length; a segment's output pools the frames of all its
   windows (frame-count weighted), then applies the head once.
-* Windows are sorted by length and run in buckets of at most ``max_batch`` items and ``max_batch_samples``
-  padded samples. Layer-norm front ends pad with an attention mask (exact to ~1e-7). Group-norm front ends are
-  not mask-safe (padding shifts their statistics by 2-8e-2), so they batch only windows of identical length.
+* Windows are sorted by length (longest first) and run in batches of at most ``max_batch_samples`` padded
+  samples (:func:`affectproxy.batching.length_buckets`; 0 runs one window at a time). Layer-norm front ends pad
+  with an attention mask (exact to ~1e-7). Group-norm front ends are not mask-safe (padding shifts their
+  statistics by 2-8e-2), so they batch only windows of identical length.
 * ``dtype`` bfloat16/float16 runs the backbone under ``torch.autocast``; pooling and heads stay float32.
+* On CUDA each batch is copied from pinned memory while the previous one computes
+  (:func:`affectproxy.devices.feed`); frame counts are computed on the host and results stay on the device until
+  the end, so nothing waits for the GPU between batches.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,16 +24,12 @@ import attrs
 import numpy as np
 import torch
 
-from affectproxy.devices import resolve_device
+from affectproxy.batching import even_pieces, length_buckets
+from affectproxy.devices import autocast, feed
 from affectproxy_wav2vec2.checkpoint import CheckpointInfo
 from affectproxy_wav2vec2.modeling import Wav2Vec2DimensionalModel, load_model
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def pick_device(device: str) -> torch.device:
-    """``"auto"``: cuda, then mps, then cpu; anything else is checked (see affectproxy.devices)."""
-    return torch.device(resolve_device(device, evaluator="wav2vec2"))
 
 
 @attrs.frozen
@@ -44,13 +41,6 @@ class Pooled:
     windows: int
 
 
-def windows(n: int, max_window: int) -> list[tuple[int, int]]:
-    """Split ``n`` samples into the fewest near-equal windows of at most ``max_window`` samples."""
-    count = max(1, math.ceil(n / max_window))
-    edges = [round(i * n / count) for i in range(count + 1)]
-    return list(itertools.pairwise(edges))
-
-
 class Runner:
     """A loaded model with its feature-extractor settings, on one device.
 
@@ -59,19 +49,16 @@ class Runner:
         device: a resolved torch device.
         dtype: "float32", "bfloat16" or "float16".
         max_window: the longest window in samples.
-        max_batch: the most windows per forward pass.
-        max_batch_samples: the most padded samples per forward pass.
+        max_batch_samples: the most padded samples per forward pass (0: one window at a time).
     """
 
     def __init__(
-        self, info: CheckpointInfo, device: torch.device, dtype: str, max_window: int, max_batch: int,
-        max_batch_samples: int,
+        self, info: CheckpointInfo, device: torch.device, dtype: str, max_window: int, max_batch_samples: int,
     ) -> None:
         self.info = info
         self.device = device
         self.dtype = DTYPES[dtype]
         self.max_window = max_window
-        self.max_batch = max_batch
         self.max_batch_samples = max_batch_samples
         model: Any = load_model(info)
         self.model = model.to(device)
@@ -88,39 +75,27 @@ class Runner:
             return x
         return ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)
 
-    def _buckets(self, lengths: Sequence[int]) -> Iterator[list[int]]:
-        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        batch: list[int] = []
-        for i in order:
-            if batch and (
-                len(batch) >= self.max_batch
-                or (self.group_norm and lengths[i] != lengths[batch[0]])
-                or lengths[batch[0]] * (len(batch) + 1) > self.max_batch_samples
-            ):
-                yield batch
-                batch = []
-            batch.append(i)
-        if batch:
-            yield batch
+    def _autocast(self) -> Any:
+        return autocast(str(self.device), None if self.dtype == torch.float32 else str(self.dtype).split(".")[-1])
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+    def _host(self, items: Sequence[np.ndarray], batches: list[list[int]]) -> Iterator[tuple[np.ndarray, ...]]:
+        """Per batch: padded values (B, T) float32, attention mask (B, T) int64, frame counts (B,) int64 and the
+        items' indices (B,) int64."""
+        for batch in batches:
+            lengths = [len(items[i]) for i in batch]
+            values = np.full((len(batch), max(lengths)), self.padding_value, dtype=np.float32)
+            mask = np.zeros((len(batch), max(lengths)), dtype=np.int64)
+            for row, i in enumerate(batch):
+                values[row, : lengths[row]] = items[i]
+                mask[row, : lengths[row]] = 1
+            counts = self.model._get_feat_extract_output_lengths(torch.tensor(lengths)).numpy().astype(np.int64)
+            yield values, mask, counts, np.array(batch, dtype=np.int64)
 
-    def _frames(self, inputs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run one bucket; per item the sum of its pooled-feature frames (float32) and its frame count."""
-        lengths = [len(x) for x in inputs]
-        longest = max(lengths)
-        batch = np.full((len(inputs), longest), self.padding_value, dtype=np.float32)
-        mask = np.zeros((len(inputs), longest), dtype=np.int64)
-        for row, x in enumerate(inputs):
-            batch[row, : len(x)] = x
-            mask[row, : len(x)] = 1
-        values = torch.from_numpy(batch).to(self.device)
-        padded = min(lengths) != longest
-        attention = torch.from_numpy(mask).to(self.device) if (self.mask or padded) else None
-        if padded and self.group_norm:  # guarded by _buckets; a programming error otherwise
+    def _frames(self, values: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor,
+                padded: bool) -> torch.Tensor:
+        """Run one batch; per item the sum of its pooled-feature frames (float32)."""
+        attention = mask if (self.mask or padded) else None
+        if padded and self.group_norm:  # guarded by the buckets; a programming error otherwise
             raise AssertionError("group-norm wav2vec2 front ends must not be padded")
         model = self.model
         with self._autocast():
@@ -137,9 +112,8 @@ class Runner:
                     hidden = out.last_hidden_state
                 hidden = model.projector(hidden)
         hidden = hidden.float()
-        counts = model._get_feat_extract_output_lengths(torch.tensor(lengths)).to(self.device)
-        frames = (torch.arange(hidden.shape[1], device=self.device)[None, :] < counts[:, None]).float()
-        return (hidden * frames.unsqueeze(-1)).sum(dim=1), counts
+        frames = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < counts[:, None]).float()
+        return (hidden * frames.unsqueeze(-1)).sum(dim=1)
 
     @torch.inference_mode()
     def run(self, audios: Sequence[np.ndarray]) -> list[Pooled]:
@@ -148,25 +122,24 @@ class Runner:
         owner: list[int] = []
         for index, audio in enumerate(audios):
             x = self.normalise(audio)
-            for a, b in windows(len(x), self.max_window):
+            for a, b in even_pieces(len(x), self.max_window):
                 items.append(x[a:b])
                 owner.append(index)
-        sums: list[torch.Tensor | None] = [None] * len(items)
-        counts = [0] * len(items)
-        for bucket in self._buckets([len(x) for x in items]):
-            total, frames = self._frames([items[i] for i in bucket])
-            for row, i in enumerate(bucket):
-                sums[i] = total[row].double()
-                counts[i] = int(frames[row])
+        lengths = [len(x) for x in items]
+        batches = length_buckets(lengths, self.max_batch_samples, same_length=self.group_norm)
         hidden = self.model.config.hidden_size if isinstance(self.model, Wav2Vec2DimensionalModel) else (
             self.model.config.classifier_proj_size)
-        acc = torch.zeros((len(audios), hidden), dtype=torch.float64, device=self.device)
-        n = torch.zeros(len(audios), dtype=torch.float64, device=self.device)
-        nwin = [0] * len(audios)
-        for i, owner_index in enumerate(owner):
-            acc[owner_index] += sums[i]  # type: ignore[operator,arg-type]
-            n[owner_index] += counts[i]
-            nwin[owner_index] += 1
+        sums = torch.zeros((len(items), hidden), dtype=torch.float64, device=self.device)
+        counts = torch.zeros(len(items), dtype=torch.float64, device=self.device)
+        for batch, (values, mask, frames, index) in zip(batches, feed(self._host(items, batches), str(self.device)),
+                                                        strict=True):
+            padded = len({lengths[i] for i in batch}) > 1
+            sums[index] = self._frames(values, mask, frames, padded).double()
+            counts[index] = frames.double()
+        group = torch.from_numpy(np.array(owner, dtype=np.int64)).to(self.device, non_blocking=True)
+        acc = torch.zeros((len(audios), hidden), dtype=torch.float64, device=self.device).index_add_(0, group, sums)
+        n = torch.zeros(len(audios), dtype=torch.float64, device=self.device).index_add_(0, group, counts)
+        nwin = np.bincount(np.array(owner, dtype=np.int64), minlength=len(audios)).tolist()
         pooled = (acc / n[:, None]).float()
         head = self.model.classifier
         output = head(pooled).double().cpu().numpy()
@@ -174,4 +147,4 @@ class Runner:
         return [Pooled(emb[i], output[i], nwin[i]) for i in range(len(audios))]
 
 
-__all__ = ["DTYPES", "Pooled", "Runner", "pick_device", "windows"]
+__all__ = ["DTYPES", "Pooled", "Runner"]

@@ -16,6 +16,7 @@ def _make(**options: Any) -> ap.Evaluator:
 
 def check() -> ap.CheckResult:
     """Whether the default model's weights are available locally (no network access)."""
+    from affectproxy.hub import fetch_hint
     from affectproxy_wav2vec2.checkpoint import DEFAULT_MODEL, is_cached
 
     if is_cached(DEFAULT_MODEL):
@@ -23,7 +24,7 @@ def check() -> ap.CheckResult:
     return ap.CheckResult(
         False,
         f"the default model {DEFAULT_MODEL} is not in the local Hugging Face cache; it downloads on first use "
-        f"(~1.3 GB), or fetch it now with `hf download {DEFAULT_MODEL}`, or pass model=<local checkpoint dir>.",
+        f"(~1.3 GB) when this machine is online. {fetch_hint('wav2vec2', DEFAULT_MODEL)}",
     )
 
 
