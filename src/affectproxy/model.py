@@ -203,7 +203,9 @@ class EmotionEstimate:
         confidence: the evaluator's own confidence in [0, 1], if it gives one.
         rationale: free text (e.g. an LLM's explanation).
         raw: the backend's raw output, JSON-serialisable.
-        arrays: name -> numpy array (embeddings; time-resolved tracks with a matching ``<name>_times`` array).
+        arrays: name -> numpy array (embeddings; time-resolved tracks with a matching ``<name>_times`` array;
+            track times are seconds from the start of the recording, the origin of ``Segment.start``: see
+            :func:`affectproxy.batching.window_times`).
         fingerprint: the hash of the evaluator's fingerprint; stamped by the core, leave None.
         labels: field -> string (keyword only): text outputs such as an LLM's open-ended ``emotion`` word or a
             ``rhetoric`` label; returned by :meth:`Results.labels`.

@@ -34,7 +34,7 @@ from affectproxy_prosody.features import AROUSAL_CUES, FEATURES, Extractor, name
 from affectproxy_prosody.voicing import MIN_FRACTION, voiced_fraction
 
 #: Bump when the numbers this evaluator produces change for the same input.
-OUTPUT_VERSION = 2
+OUTPUT_VERSION = 3
 SAMPLE_RATE = 16000
 #: The warning label of a segment that looks voiced but got no F0 from openSMILE.
 F0_MISSING = ("no F0 from openSMILE although {fraction:.0%} of frames are voiced (autocorrelation); F0 range, "

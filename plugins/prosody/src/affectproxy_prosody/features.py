@@ -16,6 +16,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from affectproxy.batching import sliding_windows, window_times
+
 _F0 = "F0semitoneFrom27.5Hz_sma3nz"
 _LOUD = "loudness_sma3"
 
@@ -148,17 +150,17 @@ def window_cues(times: np.ndarray, loudness: np.ndarray, f0: np.ndarray, window:
         hop: hop in seconds.
         duration: the segment's length in seconds.
 
+    Windows follow the core's one rule (:func:`affectproxy.batching.sliding_windows`, in milliseconds): a
+    segment no longer than a window is one window; a tail of at least half a window gets a shorter window of its
+    own.
+
     Returns:
         window centre times (seconds from the segment's start) and one cue dict per window.
     """
-    if duration <= window:
-        starts = np.array([0.0])
-        window = duration
-    else:
-        starts = np.arange(0.0, duration - window + 1e-9, hop)
+    spans = sliding_windows(round(duration * 1000), round(window * 1000), round(hop * 1000))
     cues = []
-    for a in starts:
-        inside = (times >= a) & (times < a + window)
+    for a_ms, b_ms in spans:
+        inside = (times >= a_ms / 1000) & (times < b_ms / 1000)
         values: dict[str, float] = {}
         if inside.any():
             values["loudness_mean"] = float(np.mean(loudness[inside]))
@@ -168,7 +170,7 @@ def window_cues(times: np.ndarray, loudness: np.ndarray, f0: np.ndarray, window:
             p20, p80 = np.percentile(voiced, [20, 80])
             values["f0_range_st"] = float(p80 - p20)
         cues.append(values)
-    return starts + window / 2, cues
+    return window_times(spans, 1000), cues
 
 
 __all__ = ["AROUSAL_CUES", "FEATURES", "Extractor", "Feature", "named_features", "window_cues"]
