@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from affectproxy import circumplex, compare, testing
     from affectproxy.audit import audit
     from affectproxy.engine import evaluate
+    from affectproxy.llm.estimate import estimate
     from affectproxy.registry import get_evaluator, list_evaluators
     from affectproxy.results import Results, open_results
     from affectproxy.segment_files import load_segments
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "audit": ("affectproxy.audit", "audit"),
     "evaluate": ("affectproxy.engine", "evaluate"),
+    "estimate": ("affectproxy.llm.estimate", "estimate"),
     "get_evaluator": ("affectproxy.registry", "get_evaluator"),
     "list_evaluators": ("affectproxy.registry", "list_evaluators"),
     "Results": ("affectproxy.results", "Results"),
@@ -89,6 +91,7 @@ __all__ = [
     "audit",
     "circumplex",
     "compare",
+    "estimate",
     "evaluate",
     "get_evaluator",
     "hookimpl",

@@ -22,6 +22,7 @@ from affectproxy.errors import (
     AffectProxyError,
     AudioError,
     AuthenticationError,
+    BudgetExceededError,
     EvaluatorOutputError,
     InvalidSegmentError,
     ServiceError,
@@ -323,6 +324,8 @@ class Execution:
         except AuthenticationError as exc:
             return Outcome(task, failures=failures + [failure(self.ev, self.fp, s, exc) for s in ready],
                            stop=str(exc))
+        except BudgetExceededError as exc:  # not started: no failure recorded; answers already paid are cached
+            return Outcome(task, failures=failures, stop=str(exc))
         except Exception as exc:
             return Outcome(task, failures=failures + [failure(self.ev, self.fp, s, exc) for s in ready])
         done, bad = self._validated(list(zip(ready, result, strict=True)))
