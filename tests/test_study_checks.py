@@ -61,12 +61,22 @@ def test_unknown_sections_and_keys_name_the_file_the_key_and_the_closest_valid_o
 
 
 def test_llm_tables_and_max_cost_are_valid(tmp_path: Path) -> None:
-    path = _write(tmp_path, HEAD + "max_cost = 2.5\n" + TABLE + '[llm.gemini]\nmax_concurrency = 4\n'
+    path = _write(tmp_path, HEAD + "max_cost = 2.5\n" + TABLE + '[llm.gemini]\nmax_in_flight = 4\n'
                   '[llm.openai]\nbase_url = "http://127.0.0.1:9"\ntimeout = 30\n')
     study = load_study(path)
     assert study.max_cost == 2.5
-    assert study.llm == {"gemini": {"max_concurrency": 4}, "openai": {"base_url": "http://127.0.0.1:9", "timeout": 30}}
+    assert study.llm == {"gemini": {"max_in_flight": 4}, "openai": {"base_url": "http://127.0.0.1:9", "timeout": 30}}
     assert load_study(_write(tmp_path, HEAD + TABLE, "plain.toml")).llm == {}
+    with pytest.raises(ap.StudyError, match=r"\[llm\].*max_concurency.*max_in_flight"):
+        load_study(_write(tmp_path, HEAD + TABLE + '[llm.gemini]\nmax_concurency = 4\n', "typo.toml"))
+
+
+def test_a_routing_table_is_read_and_checked(tmp_path: Path) -> None:
+    route = '[routing]\nfirst = "human"\nthen = "other"\nwhen = "confidence < 0.5"\n'
+    study = load_study(_write(tmp_path, HEAD + TABLE + route))
+    assert (study.routing.first, study.routing.then) == ("human", "other")
+    with pytest.raises(ap.StudyError, match=r"\[routing\]|routing"):
+        load_study(_write(tmp_path, HEAD + TABLE + '[routing]\nfirst = "human"\nthne = "other"\n', "bad.toml"))
 
 
 def test_cli_misspelt_store_stops_before_anything_is_written(tmp_path: Path) -> None:

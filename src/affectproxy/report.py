@@ -135,6 +135,7 @@ def write_report(
     notes: Iterable[str] = (),
     target: str | Sequence[str] | None = None,
     max_scatter: int = 20,
+    store: Any = None,
 ) -> Path:
     """Write ``index.html`` with the correlation table, descriptives, a methods paragraph and the figures.
 
@@ -150,6 +151,8 @@ def write_report(
             None.
         title: the page title and heading (e.g. from the study's name).
         notes: extra lines shown near the top (e.g. "Skipped emotion2vec: missing funasr").
+        store: the study's store (a path or :class:`~affectproxy.store.Store`): adds what the LLM calls cost
+            (per evaluator and model, cache savings, cost per hour of speech) when it logged any.
         target: the target series (``"evaluator/dimension"``); found from ``table`` when every row shares one.
         max_scatter: at most this many scatter panels; more pairs show the strongest, and the report says how
             many are left out.
@@ -222,6 +225,10 @@ def write_report(
         _flags_html(flagged_estimates(results), tidy),
         "<h2>Correlations</h2>", _methods(tab), _html_table(shown, sig),
     ]
+    if store is not None:
+        from affectproxy.llm.spend import spend_html
+
+        parts.append(spend_html(store))
     if "target.png" in figures:
         assert tgt is not None
         parts += [f"<h2>Correlations with {html.escape(label(tgt))}</h2><p class='note'>The target's row of the "

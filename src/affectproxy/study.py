@@ -25,9 +25,10 @@ Example::
     method = "spearman"
 
     [llm.gemini]                      # optional: options for the LLM layer, one table per provider
-    max_concurrency = 4
+    max_in_flight = 4
 
-Sections: ``[study]`` (``name``, ``segments``, ``audio``, ``store``, ``max_cost``), ``[segments]`` (``path``,
+Sections: ``[study]`` (``name``, ``segments``, ``audio``, ``store``, ``max_cost``), ``[routing]`` (``first``,
+``then``, ``when``: see docs/cost.md), ``[segments]`` (``path``,
 ``audio`` and the options of :func:`affectproxy.load_segments`: ``tier``, ``speaker``, ...), ``[[evaluators]]``
 (``type`` plus the evaluator's options), ``[compare]`` (options of :func:`affectproxy.compare.correlate`) and
 ``[llm.<provider>]``. Anything else is an error naming the file, the key and the closest valid one, so a typo
@@ -59,7 +60,7 @@ from affectproxy.evaluator import Evaluator
 from affectproxy.model import Segment
 
 STUDY_KEYS = ("name", "segments", "audio", "store", "max_cost")
-SECTIONS = ("study", "segments", "evaluators", "compare", "llm")
+SECTIONS = ("study", "segments", "evaluators", "compare", "llm", "routing")
 _ARRAY_SECTIONS = ("evaluators",)
 
 
@@ -122,10 +123,10 @@ def _check_sections(data: Mapping[str, Any], source: str) -> None:
             continue
         if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
             raise StudyError(f"Study file {source!r}: unknown section [[{key}]]{_section_hint(key)} Sections: [study], "
-                             "[segments], [[evaluators]], [compare], [llm.<provider>].")
+                             "[segments], [[evaluators]], [compare], [llm.<provider>], [routing].")
         if isinstance(value, Mapping):
             raise StudyError(f"Study file {source!r}: unknown section [{key}]{_section_hint(key)} Sections: [study], "
-                             "[segments], [[evaluators]], [compare], [llm.<provider>].")
+                             "[segments], [[evaluators]], [compare], [llm.<provider>], [routing].")
         if key in STUDY_KEYS:
             raise StudyError(f"Study file {source!r}: {key} = {value!r} stands outside any section; put it under "
                              "[study] (keys above the first [section] header belong to no section).")
@@ -206,6 +207,8 @@ class Study:
         compare: options for :func:`affectproxy.compare.correlate` (checked against its signature).
         llm: provider -> options for the LLM layer, from ``[llm.<provider>]`` tables (the layer checks them).
         max_cost: the run's budget for paid calls in US dollars, or None for no limit.
+        routing: the ``[routing]`` table as an :class:`affectproxy.routing.Route` (``first``, ``then``, ``when``),
+            or None.
         source: the study file, as named in messages.
         audio_key: where ``audio`` was given (``"[study] audio"`` or ``"[segments] audio"``), for messages.
     """
@@ -219,6 +222,7 @@ class Study:
     compare: dict[str, Any] = attrs.field(factory=dict)
     llm: dict[str, Any] = attrs.field(factory=dict)
     max_cost: float | None = None
+    routing: Any = None
     source: str = "<study>"
     audio_key: str = "[study] audio"
 
@@ -442,11 +446,37 @@ def parse_study(data: Mapping[str, Any], base: Path, source: str = "<study>") ->
         evaluators=tuple(evaluators),
         segment_options=seg_table,
         compare=_compare_options(data.get("compare", {}), source),
-        llm={k: dict(v) if isinstance(v, Mapping) else v for k, v in data.get("llm", {}).items()},
+        llm=_llm_options(data.get("llm", {}), source),
         max_cost=_max_cost(head.get("max_cost"), source),
+        routing=_routing(data.get("routing"), source),
         source=source,
         audio_key=audio_key,
     )
+
+
+def _llm_options(tables: Any, source: str) -> dict[str, Any]:
+    """The ``[llm.<provider>]`` tables, checked by the LLM layer's own config reader before anything runs."""
+    from affectproxy.llm.config import LLMConfig, LLMConfigError
+
+    llm = {k: dict(v) if isinstance(v, Mapping) else v for k, v in dict(tables).items()}
+    try:
+        LLMConfig.from_mapping(llm)
+    except LLMConfigError as exc:
+        raise StudyError(f"Study file {source!r}: [llm]: {exc}") from exc
+    return llm
+
+
+def _routing(table: Any, source: str) -> Any:
+    if table is None:
+        return None
+    from affectproxy.routing import Route, RoutingError
+
+    if not isinstance(table, Mapping):
+        raise StudyError(f"Study file {source!r}: [routing] must be a table with first, then and when.")
+    try:
+        return Route.from_mapping(table, f"Study file {source!r}")
+    except RoutingError as exc:
+        raise StudyError(str(exc)) from exc
 
 
 def load_study(path: str | Path) -> Study:

@@ -48,6 +48,9 @@ def test_spend_savings_and_cost_per_hour(server, key, tmp_path) -> None:
     assert "4 cache hit(s) saved $" in out.output and "per hour of speech" in out.output
     page = spend_html(store)
     assert "What the LLM raters cost" in page and "cost_per_hour" in page and "gemini-2.5-flash" in page
+    report = CliRunner().invoke(main, ["report", str(store), "-o", str(tmp_path / "rep")])
+    assert report.exit_code == 0, report.output
+    assert "What the LLM raters cost" in (tmp_path / "rep" / "index.html").read_text()
 
 
 def test_no_calls_no_section(tmp_path) -> None:
