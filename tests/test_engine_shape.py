@@ -309,3 +309,17 @@ def test_evaluate_checks_every_evaluator_before_the_first_segment(tmp_path: Path
     assert first.calls == []
     with pytest.raises(ap.AffectProxyError, match=r"Evaluator #1 \('loudness'\) rejected its options scale_db"):
         ap.evaluate(segs(3), [{"type": "loudness", "scale_db": -1}], progress=False)
+
+
+def test_cluster_resources_in_an_evaluator_entry_are_ignored_by_the_local_engine(tmp_path: Path,
+                                                                                 speech_wav: Path) -> None:
+    # bug caught: a study file written for engine="ray" ({"ray": {...}} per evaluator) fails on one machine
+    rec = ap.Recording("speech", str(speech_wav))
+    res = ap.evaluate([ap.Segment("a", rec, 0, 1)], [{"type": "loudness", "ray": {"num_cpus": 0.5}}],
+                      progress=False)
+    assert len(res.estimates) == 1
+    (tmp_path / "seg.csv").write_text("id,start,end\na,0,1\n")
+    (tmp_path / "study.toml").write_text(f'[study]\nsegments = "seg.csv"\naudio = "{speech_wav}"\n'
+                                         '[[evaluators]]\ntype = "loudness"\nray = {num_cpus = 0.5}\n')
+    out = CliRunner().invoke(main, ["run", str(tmp_path / "study.toml"), "--no-progress"])
+    assert out.exit_code == 0, out.output

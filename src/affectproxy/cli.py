@@ -2,7 +2,8 @@
 
 Exit codes (see docs/cli.md): 0 success; 1 an error stopped the command (a one-line message says why and how to
 fix it); 2 wrong usage (an unknown option); 3 the run finished but some segments failed (listed with
-``affectproxy failures STORE``; run again after fixing to retry only those); 130 interrupted (Ctrl-C; every
+``affectproxy failures STORE``; run again after fixing to retry only those); 4 the run stopped at its budget
+(``max_cost``; what finished is kept, raise it and run again to continue); 130 interrupted (Ctrl-C; every
 finished estimate is kept, run again to resume).
 """
 
@@ -23,6 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 1
 EXIT_FAILURES = 3
+EXIT_BUDGET = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -98,25 +100,47 @@ def evaluators() -> None:
                    "are deleted).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where to run: this process, or a Ray cluster (pip install \"affectproxy[ray]\"; docs/scaling.md).")
+@click.option("--dry-run", is_flag=True,
+              help="Print what the LLM calls of what is not yet done would cost (calls, input tokens by modality, "
+                   "expected output tokens, USD) and make no paid call (docs/cost.md).")
 @click.option("--address", default=None,
               help="The Ray cluster's address for --engine ray (e.g. auto, ray://head:10001); default: start a "
                    "local one.")
+@click.option("--batch", is_flag=True,
+              help="Run LLM evaluators as provider batch jobs at half price (answers within up to 24 h); a rerun "
+                   "picks up a job already submitted (docs/cost.md).")
 @_friendly
 def run(study_file: Path, store: Path | None, batch_size: int | None, progress: bool, replace_changed: bool,
-        skip_unavailable: bool, engine: str = "local", address: str | None = None) -> None:
+        skip_unavailable: bool, engine: str = "local", address: str | None = None, dry_run: bool = False,
+        batch: bool = False) -> None:
     """Run a study file; resumable: a rerun skips what is done and retries failures.
 
-    Ends with one line per evaluator (new, already done, failed) and exits with 3 when failures remain.
+    Ends with one line per evaluator (new, already done, failed) and exits with 3 when failures remain, 4 when
+    the study's budget (max_cost) stopped it.
     """
     from affectproxy.engine import evaluate
     from affectproxy.study import load_study
 
     study = load_study(study_file)
+    if dry_run:
+        from affectproxy.llm.estimate import dry_run as _dry_run
+
+        click.echo(_dry_run(study, store=store, batch_size=batch_size))
+        return
     segments, evs = study.prepare(skip_unavailable=skip_unavailable)  # every evaluator built and checked first
     target = store or study.store
-    res = evaluate(segments, evs, store=target, batch_size=batch_size, progress=progress,
+    chosen: list[Any] = list(evs)
+    if engine == "ray":  # workers rebuild evaluators from their entries (registry name + options, ray resources)
+        kept = {ev.name for ev in evs}
+        chosen = [dict(e) for e in study.evaluators if str(e.get("name", e["type"])) in kept]
+    res = evaluate(segments, chosen, store=target, batch_size=batch_size, progress=progress,
                    replace_changed=replace_changed, audio_hint=f" (the study file's [study] audio key, {study_file})",
-                   engine=engine, address=address, llm=study.llm or None)
+                   engine=engine, address=address, llm=study.llm or None, max_cost=study.max_cost, batch=batch,
+                   route=study.routing)
+    from affectproxy.store import Store
+
+    with Store(target) as db:
+        db.set_meta("study_name", study.name)
     click.echo(f"{len(res.segments)} segments in {target}:")
     for line in res.summary:
         click.echo(f"  {line.line()}")
@@ -132,6 +156,12 @@ def run(study_file: Path, store: Path | None, batch_size: int | None, progress: 
             options["target"] = _target(options["target"])
         click.echo("")
         _print_table(compare.correlate(res, **options))
+    from affectproxy.llm.budget import is_budget_stop
+
+    if any(is_budget_stop(s.stopped) for s in res.summary):
+        click.echo(f"The run stopped at its budget (max_cost {study.max_cost} USD in {study_file}); every finished "
+                   "answer is kept. Raise max_cost and run again to continue.", err=True)
+        sys.exit(EXIT_BUDGET)
     if failed:
         sys.exit(EXIT_FAILURES)
 
@@ -191,6 +221,7 @@ def usage(store: Path, output: Path | None) -> None:
 
     with Store(store) as db:
         calls = db.calls()
+        segments = db.segments()
     if not calls:
         click.echo(f"No LLM calls recorded in {store}.")
         return
@@ -203,6 +234,10 @@ def usage(store: Path, output: Path | None) -> None:
     click.echo(f"\n{t['calls']} paid calls, {t['errors']} failed attempts (not billed), {t['cache_hits']} cache hits; "
                f"input tokens: {tokens}; output {t['output_tokens']:,} (+{t['thinking_tokens']:,} thinking); "
                f"cost {cost}.")
+    from affectproxy.llm.spend import spend_lines
+
+    for line in spend_lines(calls, segments):  # cache savings and cost per hour of speech
+        click.echo(line)
     versions = frame[frame["model_versions"].str.contains(",")]
     for _, row in versions.iterrows():
         click.echo(f"note: {row['provider']}/{row['model']} answered as several model versions: "
@@ -239,15 +274,14 @@ def compare_cmd(store: Path, method: Any, target: str | None, inference: str, wi
     --target the pairs with the target); the line after the table names the family and its size.
     `affectproxy report` with the same options gives the same table.
     """
-    from affectproxy import compare
-    from affectproxy.compare.correlate import family_note, no_pairs_reason
+    from affectproxy.compare._align import CorrelationInputError
+    from affectproxy.compare.correlate import correlate, family_note, no_pairs_reason
     from affectproxy.results import open_results
 
     res = open_results(store)
-    table = compare.correlate(res, method=method, target=_target(target), inference=inference,
-                              within_evaluator=within)
+    table = correlate(res, method=method, target=_target(target), inference=inference, within_evaluator=within)
     if table.empty:
-        raise compare.CorrelationInputError(no_pairs_reason(res, within_evaluator=within))
+        raise CorrelationInputError(no_pairs_reason(res, within_evaluator=within))
     _print_table(table)
     click.echo(family_note(table, target=target, within_evaluator=within))
     if output is not None:
@@ -264,24 +298,29 @@ def compare_cmd(store: Path, method: Any, target: str | None, inference: str, wi
               help="How p is computed (neff: effective sample size, robust to serial dependence).")
 @click.option("--within", is_flag=True,
               help="Also pair dimensions inside one evaluator (e.g. prosody/arousal against prosody/f0_range).")
+@click.option("--title", default=None, help="The report's title (default: the study's name).")
 @_friendly
-def report(store: Path, out_dir: Path, method: Any, target: str | None, inference: str, within: bool) -> None:
+def report(store: Path, out_dir: Path, method: Any, target: str | None, inference: str, within: bool,
+           title: str | None) -> None:
     """Write an HTML report with figures (one PNG per figure beside the HTML) and the table as correlations.csv.
 
     Takes the options of `affectproxy compare` and computes the same table (the same p_adj); the report names
     the family that p_adj is corrected over.
     """
-    from affectproxy import compare
-    from affectproxy.compare.correlate import family_note, no_pairs_reason
+    from affectproxy.compare.correlate import correlate, family_note, no_pairs_reason
     from affectproxy.report import write_report
     from affectproxy.results import open_results
 
     res = open_results(store)
-    table = compare.correlate(res, method=method, target=_target(target), inference=inference,
-                              within_evaluator=within)
+    table = correlate(res, method=method, target=_target(target), inference=inference, within_evaluator=within)
     notes = [no_pairs_reason(res, within_evaluator=within)] if table.empty else []
     notes.append(family_note(table, target=target, within_evaluator=within))
-    path = write_report(res, out_dir, table=table, title=f"affectproxy report: {store.name}", notes=notes)
+    if title is None:
+        from affectproxy.store import Store
+
+        with Store(store) as db:
+            title = f"affectproxy report: {db.meta('study_name') or store.stem}"
+    path = write_report(res, out_dir, table=table, title=title, notes=notes, target=_target(target), store=store)
     table.to_csv(path.parent / "correlations.csv", index=False)
     for line in notes:
         click.echo(line)

@@ -93,6 +93,7 @@ def resolve(evaluators: Sequence[EvaluatorLike] | EvaluatorLike) -> list[tuple[E
                 raise AffectProxyError(f"Evaluator #{i} {options!r} has no 'type': give the registry name, e.g. "
                                        "{'type': 'table', 'path': ...}.")
             kind = options.pop("type")
+            options.pop("ray", None)  # cluster resources for engine="ray"; nothing to do locally
             try:
                 out.append((get_evaluator(kind, **options), Recipe(kind, options)))
             except AffectProxyError:
@@ -209,10 +210,13 @@ def evaluate(
     progress: bool = True,
     executor: str | Executor | None = None,
     llm: Mapping[str, Any] | None = None,
+    max_cost: float | None = None,
     replace_changed: bool = False,
     audio_hint: str = "",
     engine: str = "local",
     address: str | None = None,
+    route: Any = None,
+    batch: bool | Mapping[str, Any] = False,
 ) -> Results:
     """Run evaluators over segments, committing every estimate to a SQLite store as it arrives.
 
@@ -233,6 +237,9 @@ def evaluate(
             evaluators: as many tasks in flight as the LLM layer allows), or an executor instance.
         llm: options for the LLM layer, per provider (``{"gemini": {"max_in_flight": 8, "rpm": 60}}``); see
             :class:`affectproxy.llm.layer.LLMConfig`.
+        max_cost: a budget in USD for this run's paid LLM calls (None: no limit). No call starts that would
+            exceed it; then the evaluators stop (``Results.summary[i].stopped`` says so), every finished answer
+            is kept, and a rerun continues. See docs/cost.md.
         replace_changed: a stored segment whose times, text or recording changed and that already has estimates
             is refused unless this is True; then its old estimates are deleted and it is evaluated again.
             (A changed segment with no estimates always takes its new times and text.)
@@ -240,6 +247,12 @@ def evaluate(
         engine: ``"local"`` (this process; the default) or ``"ray"`` (a Ray cluster: the ``affectproxy[ray]``
             extra; see docs/scaling.md and :func:`affectproxy.cluster.engine.evaluate_on_ray`).
         address: the Ray cluster's address for ``engine="ray"`` (None: start a local one).
+        route: a routing step, ``{"first": "emotion2vec", "then": "gemini", "when": "top_probability < 0.6"}`` (or
+            an :class:`affectproxy.routing.Route`): ``then`` runs only on the segments the rule selects from
+            ``first``'s estimates (see :mod:`affectproxy.routing` and docs/cost.md).
+        batch: run LLM evaluators as provider batch jobs at the batch price (answers within up to 24 h; resumable;
+            see :mod:`affectproxy.llm.batchmode` and docs/cost.md); True, or options such as
+            ``{"poll_interval": 30}``. Local engine only.
 
     Returns:
         :class:`Results` over the given segments and evaluators.
@@ -267,17 +280,31 @@ def evaluate(
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
 
+    from affectproxy.llm.batchmode import BatchOptions
+
+    batching = BatchOptions.of(batch)
+    if batching is not None and (route is not None or engine != "local"):
+        raise AffectProxyError("batch mode runs on the local engine without a route: drop batch, or route/engine.")
+    if route is not None:
+        from affectproxy.routing import evaluate_routed
+
+        return evaluate_routed(segments, evaluators, route, store=store, batch_size=batch_size, progress=progress,
+                               executor=executor, llm=llm, max_cost=max_cost, replace_changed=replace_changed,
+                               audio_hint=audio_hint, engine=engine, address=address)
     if engine == "ray":
         from affectproxy.cluster.engine import evaluate_on_ray
 
         return evaluate_on_ray(segments, evaluators, store=store, batch_size=batch_size, progress=progress, llm=llm,
-                               replace_changed=replace_changed, audio_hint=audio_hint, address=address)
+                               replace_changed=replace_changed, audio_hint=audio_hint, address=address,
+                               max_cost=max_cost)
     if engine != "local":
         raise AffectProxyError(f"Unknown engine {engine!r}: use 'local' or 'ray'.")
     segments = list(segments)
     check_unique_ids(segments)
     built = resolve(evaluators)
-    problems = check_evaluators([ev for ev, _ in built])
+    keyed = any(isinstance(v, Mapping) and v.get("api_key") for v in (llm or {}).values())
+    # an LLM evaluator's own check looks for keys in the environment; keys given in llm= options count too
+    problems = check_evaluators([ev for ev, _ in built if not (keyed and is_llm(ev))])
     if problems:
         raise AffectProxyError(
             f"{_plural(len(problems), 'evaluator')} cannot run here, so nothing was started: "
@@ -294,7 +321,7 @@ def evaluate(
         if any(is_llm(ev) for ev, _ in built):
             from affectproxy.llm.layer import LLMConfig, LLMLayer
 
-            layer = LLMLayer(db, config=LLMConfig.from_mapping(llm or {}))
+            layer = LLMLayer(db, config=LLMConfig.from_mapping(llm or {}), max_cost=max_cost)
         for ev, _recipe in built:
             fp = db.put_evaluator(ev.name, ev.fingerprint(), ev.dimensions)
             if callable(getattr(ev, "use_cache", None)):
@@ -312,7 +339,12 @@ def evaluate(
                 disable=not progress, leave=True,
             ) as bar:
                 driver = _Driver(ev, fp, db, segments, execution, pool, bar, todo)
-                driver.run(tasks, groups)
+                if batching is not None and is_llm(ev):
+                    from affectproxy.llm.batchmode import run_batch
+
+                    run_batch(driver, tasks, batching)
+                else:
+                    driver.run(tasks, groups)
             failures = [f for f in db.failures(fp) if f.segment_id in todo and f.segment_id not in db.done(fp)]
             summaries.append(RunSummary(ev.name, len(segments), driver.new, len(segments) - len(todo),
                                         len(failures), failures[0].message if failures else "", driver.stopped))

@@ -8,7 +8,9 @@ results are committed per completed call, never at a batch barrier.
   the default).
 - :class:`ThreadExecutor` runs up to ``max_workers`` tasks at once on threads (I/O-bound work: LLM calls,
   where the LLM layer's limits decide how many requests are actually in flight).
-- A cluster executor (Ray) implements the same two members.
+The Ray engine (:mod:`affectproxy.cluster`) is a driver of its own behind ``evaluate(engine="ray")``, not an
+executor: its actors hold the evaluators and write results as Parquet that the driver imports; it keeps the
+same plan (tasks, recipes) and the same resume rule.
 
 Examples:
     >>> ex = SequentialExecutor()

@@ -69,6 +69,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX calls_evaluator ON calls (evaluator);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 3: provider batch jobs (batch mode), recorded at submission so a rerun picks an unfinished job up again.
+    """
+    CREATE TABLE batch_jobs (
+        id TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT NOT NULL, evaluator TEXT NOT NULL,
+        created REAL NOT NULL, state TEXT NOT NULL, request_keys TEXT NOT NULL
+    );
+    """,
 )
 
 @attrs.frozen
@@ -467,6 +474,36 @@ class Store:
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
                              (key, value, time.time()))
+
+    # -- provider batch jobs (affectproxy.llm.batchmode) ------------------------------------------------------
+    def put_batch_job(self, job_id: str, *, provider: str, model: str, evaluator: str, keys: Sequence[str],
+                      state: str = "submitted") -> None:
+        """Record a submitted batch job and the cache keys of its requests (committed at once)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO batch_jobs (id, provider, model, evaluator, created, state, request_keys) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, provider, model, evaluator, time.time(), state, json.dumps(list(keys))),
+            )
+
+    def set_batch_state(self, job_id: str, state: str) -> None:
+        """Record a batch job's new state (``submitted``, ``done``, ``expired``, ``failed``, ``cancelled``)."""
+        with self._db:
+            self._db.execute("UPDATE batch_jobs SET state = ? WHERE id = ?", (state, job_id))
+
+    def batch_jobs(self, *, evaluator: str | None = None, open_only: bool = False) -> list[dict[str, Any]]:
+        """Recorded batch jobs, oldest first (``request_keys`` decoded); ``open_only``: those still submitted."""
+        rows = self._db.execute(
+            "SELECT id, provider, model, evaluator, created, state, request_keys FROM batch_jobs ORDER BY created"
+        ).fetchall()
+        out = []
+        for r in rows:
+            job = dict(zip(("id", "provider", "model", "evaluator", "created", "state", "request_keys"), r,
+                           strict=True))
+            job["request_keys"] = json.loads(job["request_keys"])
+            if (evaluator is None or job["evaluator"] == evaluator) and (not open_only or job["state"] == "submitted"):
+                out.append(job)
+        return out
 
 
 __all__ = ["EvaluatorRecord", "Failure", "Store"]

@@ -358,6 +358,7 @@ def _build(entry: Mapping[str, Any], index: int, source: str) -> Evaluator:
 
     options = dict(entry)
     kind = options.pop("type")
+    options.pop("ray", None)  # cluster resources (engine="ray"), not an option of the evaluator
     where = f"Study file {source!r}, evaluator #{index} (type = {kind!r})"
     try:
         return get_evaluator(kind, **options)

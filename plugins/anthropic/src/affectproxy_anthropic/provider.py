@@ -175,6 +175,31 @@ class AnthropicProvider:
             return ProviderResponse(text, usage, version, finish, blocked="refusal")
         return ProviderResponse(text, usage, version, finish)
 
+    # -- batch mode (Message Batches, half price; see affectproxy_anthropic.batch) ------------------------------
+    def submit_batch(self, requests: list[LLMRequest]) -> str:
+        """Create one message batch; its id."""
+        from affectproxy_anthropic.batch import submit
+
+        return submit(self, requests)
+
+    def poll_batch(self, job_id: str) -> tuple[str, int, int]:
+        """(state, requests finished, total)."""
+        from affectproxy_anthropic.batch import poll
+
+        return poll(self, job_id)
+
+    def batch_results(self, job_id: str) -> dict[str, ProviderResponse | BaseException]:
+        """The batch's answers (or per-request errors) by request cache key."""
+        from affectproxy_anthropic.batch import results
+
+        return results(self, job_id)
+
+    def cancel_batch(self, job_id: str) -> None:
+        """Cancel the batch."""
+        from affectproxy_anthropic.batch import cancel
+
+        cancel(self, job_id)
+
 
 def _usage(usage: Any) -> Usage:
     if usage is None:

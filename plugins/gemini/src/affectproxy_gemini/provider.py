@@ -285,6 +285,31 @@ class GeminiProvider:
             raise self._map(exc, f"Gemini {request.model} countTokens") from None
         return int(result.total_tokens or 0)
 
+    # -- batch mode (half price; see affectproxy_gemini.batch) --------------------------------------------------
+    def submit_batch(self, requests: list[LLMRequest]) -> str:
+        """Submit one batch job (inlined requests, one model); its id (``batches/...``)."""
+        from affectproxy_gemini.batch import submit
+
+        return submit(self, requests)
+
+    def poll_batch(self, job_id: str) -> tuple[str, int, int]:
+        """(state, answers ready, total); state is pending, running, succeeded, failed, cancelled or expired."""
+        from affectproxy_gemini.batch import poll
+
+        return poll(self, job_id)
+
+    def batch_results(self, job_id: str) -> dict[str, ProviderResponse | BaseException]:
+        """The job's answers (or per-request errors) by request cache key."""
+        from affectproxy_gemini.batch import results
+
+        return results(self, job_id)
+
+    def cancel_batch(self, job_id: str) -> None:
+        """Cancel the job."""
+        from affectproxy_gemini.batch import cancel
+
+        cancel(self, job_id)
+
 
 def _lower(value: Any) -> str:
     return str(getattr(value, "value", value) or "").lower()

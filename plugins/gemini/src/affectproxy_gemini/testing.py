@@ -3,7 +3,8 @@ real google-genai client (no mock of the SDK), with scripted misbehaviour and a 
 
 It serves, under both ``/v1/`` and ``/v1beta/``: ``models/{model}:generateContent``, ``models/{model}:countTokens``,
 the resumable upload (``/upload/{version}/files``), ``files/{id}`` (GET polls: ``PROCESSING`` for the first
-``processing_polls`` looks, then ``ACTIVE``) and file deletion. Usage follows the vendor's rules: 32 tokens per
+``processing_polls`` looks, then ``ACTIVE``), file deletion, and batch jobs (``models/{model}:batchGenerateContent``,
+``batches/{id}``: see :mod:`affectproxy_gemini._batchserver`). Usage follows the vendor's rules: 32 tokens per
 second of audio (the duration read from the FLAC/WAV bytes), text estimated at one token per 4 characters, and
 per-modality prompt token details.
 
@@ -47,6 +48,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import attrs
+
+from affectproxy_gemini._batchserver import BatchEndpoints
 
 AUDIO_TOKENS_PER_SECOND = 32
 BLOCK_REASONS = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "OTHER")
@@ -249,7 +252,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
-class FakeGemini:
+class FakeGemini(BatchEndpoints):
     """The local Gemini server (see the module docstring).
 
     Args:
@@ -319,7 +322,7 @@ class FakeGemini:
 
     def count(self, kind: str) -> int:
         """How many requests of a kind were received: ``"generate"``, ``"count"``, ``"upload"``, ``"get"``,
-        ``"delete"``."""
+        ``"delete"``, ``"batch"`` (job created), ``"batch_get"``, ``"batch_cancel"``."""
         return sum(1 for c in self.calls if _kind(c) == kind)
 
     def reset(self) -> None:
@@ -499,6 +502,9 @@ class FakeGemini:
             if parts[0] not in ("v1", "v1beta", "v1alpha"):
                 return 404, {}, _error(404, f"Unknown path {call.path}.", "NOT_FOUND")
             version = parts[0]
+            batch = self._batch_route(call, parts, version)  # batch jobs: see affectproxy_gemini._batchserver
+            if batch is not None:
+                return batch
             if len(parts) == 3 and parts[1] == "models" and call.method == "POST":
                 model, _, method = parts[2].partition(":")
                 if method == "generateContent":
@@ -541,6 +547,10 @@ def _kind(call: Call) -> str:
         return "generate"
     if call.path.endswith(":countTokens"):
         return "count"
+    if call.path.endswith(":batchGenerateContent"):
+        return "batch"
+    if "/batches/" in call.path:
+        return "batch_get" if call.method == "GET" else "batch_cancel"
     if call.method == "DELETE":
         return "delete"
     return "get" if call.method == "GET" else "other"

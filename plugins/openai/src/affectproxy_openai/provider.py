@@ -219,6 +219,31 @@ class OpenAIProvider:
             return ProviderResponse(message.content or "", usage, version, finish, blocked="content_filter")
         return ProviderResponse(message.content or "", usage, version, finish)
 
+    # -- batch mode (the Batch API, half price; see affectproxy_openai.batch) ----------------------------------
+    def submit_batch(self, requests: list[LLMRequest]) -> str:
+        """Upload the requests as JSONL and create one batch job; its id."""
+        from affectproxy_openai.batch import submit
+
+        return submit(self, requests)
+
+    def poll_batch(self, job_id: str) -> tuple[str, int, int]:
+        """(state, requests finished, total)."""
+        from affectproxy_openai.batch import poll
+
+        return poll(self, job_id)
+
+    def batch_results(self, job_id: str) -> dict[str, ProviderResponse | BaseException]:
+        """The job's answers (or per-request errors) by request cache key."""
+        from affectproxy_openai.batch import results
+
+        return results(self, job_id)
+
+    def cancel_batch(self, job_id: str) -> None:
+        """Cancel the job."""
+        from affectproxy_openai.batch import cancel
+
+        cancel(self, job_id)
+
 
 def _usage(usage: Any) -> Usage:
     if usage is None:
