@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import affectproxy as ap
+from affectproxy.llm.testserver import example_for
 from affectproxy.store import Store
-from affectproxy_anthropic._testserver import example_for
 from affectproxy_anthropic.testing_batch import AnthropicBatchServer
 from affectproxy_openai.testing_batch import OpenAIBatchServer
 

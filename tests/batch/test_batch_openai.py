@@ -14,8 +14,8 @@ import pytest
 
 import affectproxy as ap
 from affectproxy.engine import RunFailuresWarning
+from affectproxy.llm.testserver import Reply, example_for
 from affectproxy.store import Store
-from affectproxy_openai._testserver import Reply, example_for
 from affectproxy_openai.testing import user_text
 from affectproxy_openai.testing_batch import OpenAIBatchServer
 

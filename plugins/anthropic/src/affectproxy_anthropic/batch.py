@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from affectproxy.errors import ServiceError, ServiceUnavailableError
+from affectproxy.llm.sdk import scrub
 from affectproxy.llm.types import LLMRequest, ProviderResponse
-from affectproxy_anthropic._http import scrub
 
 #: processing_status -> the layer's states (an ended batch may hold expired or errored results: per request).
 STATES = {"in_progress": "running", "canceling": "running", "ended": "succeeded"}

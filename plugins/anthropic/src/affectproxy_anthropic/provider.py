@@ -22,8 +22,8 @@ from affectproxy.errors import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
+from affectproxy.llm.sdk import retry_after, scrub
 from affectproxy.llm.types import LLMRequest, ProviderResponse, Usage
-from affectproxy_anthropic._http import retry_after, scrub
 
 #: What this provider sends: no temperature or seed (the SDK's messages.create has neither), no audio.
 CAN_SEND = frozenset({"system", "schema", "max_output_tokens"})

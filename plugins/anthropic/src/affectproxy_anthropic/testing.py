@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from affectproxy_anthropic._testserver import Recorded, Reply, ScriptedServer, example_for, words
+from affectproxy.llm.testserver import Recorded, Reply, ScriptedServer, example_for, words
 
 _ids = itertools.count(1)
 

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import attrs
 
-from affectproxy_anthropic._testserver import Reply, _Server, example_for
+from affectproxy.llm.testserver import Reply, _Server, example_for
 from affectproxy_anthropic.testing import AnthropicTestServer
 
 

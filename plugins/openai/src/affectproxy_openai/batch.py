@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from affectproxy.errors import ServiceError, ServiceUnavailableError
+from affectproxy.llm.sdk import scrub
 from affectproxy.llm.types import LLMRequest, ProviderResponse
-from affectproxy_openai._http import scrub
 
 ENDPOINT = "/v1/chat/completions"
 #: The Batch API's statuses -> the layer's states.

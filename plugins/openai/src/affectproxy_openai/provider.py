@@ -20,8 +20,8 @@ from affectproxy.errors import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
+from affectproxy.llm.sdk import retry_after, scrub
 from affectproxy.llm.types import LLMRequest, ProviderResponse, Usage
-from affectproxy_openai._http import retry_after, scrub
 
 #: What this provider sends (file parts are not supported by chat completions).
 CAN_SEND = frozenset({"system", "schema", "temperature", "seed", "max_output_tokens", "audio"})

@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from affectproxy_openai._testserver import Recorded, Reply, ScriptedServer, example_for, words
+from affectproxy.llm.testserver import Recorded, Reply, ScriptedServer, example_for, words
 
 _ids = itertools.count(1)
 

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import attrs
 
-from affectproxy_openai._testserver import Reply, _Server, example_for
+from affectproxy.llm.testserver import Reply, _Server, example_for
 from affectproxy_openai.testing import OpenAITestServer
 
 

@@ -1,4 +1,7 @@
-"""A scripted local JSON-over-HTTP server for provider tests (stdlib only; 127.0.0.1, TCP_NODELAY).
+"""A scripted local JSON-over-HTTP server for provider plugins' tests (stdlib only; 127.0.0.1, TCP_NODELAY).
+
+The OpenAI and Anthropic plugins build their chat-completions and messages servers on it; a third party's provider
+can do the same.
 
 Subclasses turn a request body into a success body (:meth:`ScriptedServer.success`) and an error into the API's
 error body (:meth:`ScriptedServer.error_body`). Tests queue :class:`Reply` objects (429 with Retry-After, 500,

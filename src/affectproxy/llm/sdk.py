@@ -1,4 +1,4 @@
-"""Small helpers shared by the provider: Retry-After parsing and scrubbing keys out of error messages."""
+"""Helpers every provider plugin shares: Retry-After parsing and scrubbing keys out of error messages."""
 
 from __future__ import annotations
 
