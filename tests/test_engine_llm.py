@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 
 import affectproxy as ap
+from affectproxy.engine import RunFailuresWarning
 from affectproxy.errors import AuthenticationError
-from affectproxy.llm import LLMRequest, Part, ProviderResponse, ProviderSpec, Usage
+from affectproxy.llm import FollowUp, LLMRequest, Part, ProviderResponse, ProviderSpec, Usage
+from affectproxy.llm.config import LLMConfig
 from affectproxy.llm.providers import registered
+from affectproxy.store import Store
 
 
 class LocalProvider:
@@ -98,7 +101,7 @@ class Rater:
 
     def read(self, segments, answers):
         if self.supervisor:
-            return ap.llm.FollowUp(
+            return FollowUp(
                 [LLMRequest("local", "m2", [Part("text", text="x" * int(a.data["valence"] * 100 + 1))], schema=SCHEMA,
                             segment_ids=a.request.segment_ids, tag="supervisor") for a in answers],
                 lambda second: [ap.EmotionEstimate(s.id, self.name, {"valence": b.data["valence"]})
@@ -121,7 +124,7 @@ def test_requests_flow_with_many_in_flight_and_context_stays_in_the_recording(pr
     assert provider_state["peak"] == 4  # four in flight, not one at a time (and never more than the limit)
     first_other = next(r for r in provider_state["requests"] if r.segment_ids == ("other-0",))
     assert first_other.parts[0].text == "before: -; after: ww"  # never across recordings
-    with ap.engine.Store(tmp_path / "l.sqlite") as db:
+    with Store(tmp_path / "l.sqlite") as db:
         assert len(db.calls()) == 15 and {c["status"] for c in db.calls()} == {"ok"}
 
 
@@ -141,7 +144,7 @@ def test_a_rerun_pays_for_nothing(provider_state, tmp_path: Path) -> None:
 def test_follow_up_rounds_and_failed_answers_fail_only_their_segment(provider_state, tmp_path: Path) -> None:
     segs = talk(4)
     provider_state["break_talk_2"] = True
-    with pytest.warns(ap.engine.RunFailuresWarning, match="1 of 4 segments failed"):
+    with pytest.warns(RunFailuresWarning, match="1 of 4 segments failed"):
         res = ap.evaluate(segs, [Rater()], store=tmp_path / "a.sqlite", progress=False,
                           llm={"local": {"repairs": 1, "max_retries": 0}})
     assert [f.segment_id for f in res.failures] == ["talk-2"]
@@ -163,9 +166,9 @@ def test_whole_recording_audio_is_read_by_the_core(provider_state, speech_wav: P
 
 def test_refused_credentials_stop_the_evaluator(provider_state) -> None:
     provider_state["refuse"] = True
-    with pytest.warns(ap.engine.RunFailuresWarning, match="stopped early: local: key refused"):
+    with pytest.warns(RunFailuresWarning, match="stopped early: local: key refused"):
         res = ap.evaluate(talk(40), [Rater()], progress=False, llm={"local": {"max_in_flight": 2}})
     summary = res.summary[0]
     # no new task starts after the refusal: at most the tasks already in flight were tried
-    assert summary.stopped and summary.failed <= ap.llm.layer.LLMConfig().max_in_flight
+    assert summary.stopped and summary.failed <= LLMConfig().max_in_flight
     assert len(provider_state["requests"]) <= summary.failed < 40

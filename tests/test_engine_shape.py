@@ -13,9 +13,11 @@ from click.testing import CliRunner
 
 import affectproxy as ap
 from affectproxy.cli import main
+from affectproxy.engine import RunFailuresWarning
 from affectproxy.errors import AuthenticationError, RateLimitError
 from affectproxy.executors import ThreadExecutor
 from affectproxy.planning import Recipe
+from affectproxy.store import Store
 
 
 class Counting:
@@ -67,7 +69,7 @@ def test_service_errors_are_not_multiplied_by_one_by_one_reruns() -> None:
 def test_an_auth_error_stops_the_evaluator_with_one_message() -> None:
     # bug caught: carrying on with every batch (and recording N identical failures) after the key was refused
     ev = Counting(batch_size=2, raise_on={"s1": AuthenticationError("API key not valid; set GEMINI_API_KEY")})
-    with pytest.warns(ap.engine.RunFailuresWarning, match="stopped early: API key not valid"):
+    with pytest.warns(RunFailuresWarning, match="stopped early: API key not valid"):
         res = ap.evaluate(segs(8), [ev], progress=False)
     assert ev.calls == [["s1", "s2"]]
     assert res.summary[0].stopped.startswith("API key not valid") and res.summary[0].new == 0
@@ -199,7 +201,7 @@ def test_recipe_rebuilds_an_evaluator_elsewhere_with_the_same_fingerprint(tmp_pa
     table = tmp_path / "t.csv"
     table.write_text("segment_id,arousal\ns1,0.5\n")
     ev = ap.get_evaluator("table", path=str(table), name="human")
-    fp = ap.engine.Store(None).put_evaluator(ev.name, ev.fingerprint(), ev.dimensions)
+    fp = Store(None).put_evaluator(ev.name, ev.fingerprint(), ev.dimensions)
     recipe = Recipe.from_json(Recipe("table", {"path": str(table), "name": "human"}, fp).to_json())
     assert recipe.build().fingerprint() == ev.fingerprint()
     table.write_text("segment_id,arousal\ns1,0.7\n")  # other data on "this node"
@@ -223,7 +225,7 @@ def test_fix_then_retry_a_segment_with_no_estimates(tmp_path: Path, speech_wav: 
         ap.evaluate(moved, [loud], store=store, progress=False)
     res = ap.evaluate(moved, [loud], store=store, progress=False, replace_changed=True)
     assert res.summary[0].new == 1 and res.summary[0].already_done == 1
-    with ap.engine.Store(store) as db:
+    with Store(store) as db:
         assert db.segments(["a1"])[0].start == 0.5
 
 
@@ -249,7 +251,7 @@ def test_cli_run_summarises_each_evaluator_and_exits_3_on_failures(tmp_path: Pat
 
 def test_one_warning_per_evaluator_with_failures_and_right_plurals() -> None:
     ev = Counting(batch_size=1, raise_on={"s1": ValueError("boom")})
-    with pytest.warns(ap.engine.RunFailuresWarning) as caught:
+    with pytest.warns(RunFailuresWarning) as caught:
         ap.evaluate(segs(1), [ev], progress=False)
     assert len(caught) == 1 and str(caught[0].message).startswith("1 of 1 segment failed for 'count'; first:")
 
@@ -273,7 +275,7 @@ def test_the_store_cache_takes_puts_from_many_threads_each_committed_at_once(tmp
     # bug caught: a sqlite3 connection shared across threads (ProgrammingError) or puts left uncommitted
     from affectproxy.cache import ResponseCache
 
-    store = ap.engine.Store(tmp_path / "c.sqlite")
+    store = Store(tmp_path / "c.sqlite")
     cache = ResponseCache(store)
     errors: list[BaseException] = []
 

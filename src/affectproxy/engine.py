@@ -356,6 +356,13 @@ def evaluate(
             layer.close()
         if not isinstance(store, Store):
             db.close()
+    warn_failures(summaries, stacklevel=3)
+    return res
+
+
+def warn_failures(summaries: Sequence[RunSummary], *, stacklevel: int = 2) -> None:
+    """One :class:`RunFailuresWarning` per evaluator that has failures or stopped early (every engine uses this;
+    ``stacklevel`` counts from this function, so the warning names the line that called ``evaluate``)."""
     for s in summaries:
         if s.failed or s.stopped:
             warnings.warn(
@@ -363,9 +370,8 @@ def evaluate(
                 + (f"; first: {s.first_failure.rstrip('.')}" if s.first_failure else "")
                 + (f"; stopped early: {s.stopped}" if s.stopped else "")
                 + "; see Results.failures (CLI: affectproxy failures STORE).",
-                RunFailuresWarning, stacklevel=2,
+                RunFailuresWarning, stacklevel=stacklevel,
             )
-    return res
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "RunFailuresWarning", "RunSummary", "check_estimate", "check_unique_ids", "evaluate",

@@ -390,7 +390,7 @@ def evaluate_on_ray(
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
 
-    from affectproxy.engine import RunFailuresWarning, RunSummary, check_unique_ids, resolve
+    from affectproxy.engine import RunSummary, check_unique_ids, resolve, warn_failures
 
     ray = import_ray()
     segments = list(segments)
@@ -458,15 +458,7 @@ def evaluate_on_ray(
             db.close()
         if started:
             ray.shutdown()
-    for s in summaries:
-        if s.failed or s.stopped:
-            warnings.warn(
-                f"{s.failed} of {s.total} segments failed for {s.evaluator!r}"
-                + (f"; first: {s.first_failure.rstrip('.')}" if s.first_failure else "")
-                + (f"; stopped early: {s.stopped}" if s.stopped else "")
-                + "; see Results.failures (CLI: affectproxy failures STORE).",
-                RunFailuresWarning, stacklevel=3,
-            )
+    warn_failures(summaries, stacklevel=4)
     return results
 
 
