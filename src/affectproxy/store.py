@@ -469,6 +469,10 @@ class Store:
         row = self._db.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    def cache_items(self) -> dict[str, bytes]:
+        """Every cached response by key (what a cluster run hands its workers' shared cache)."""
+        return {k: bytes(v) for k, v in self._db.execute("SELECT key, value FROM cache")}
+
     def cache_put(self, key: str, value: bytes) -> None:
         """Cache a response (committed at once: a paid call is never lost)."""
         with self._db:

@@ -342,12 +342,6 @@ def _recipe_json(recipe: Recipe | None, fp: str) -> str | None:
         return None
 
 
-def _cache_entries(db: Store) -> dict[str, bytes]:
-    # TODO(lead): a public Store.cache_items() would spare this read of the store's connection.
-    rows = db._db.execute("SELECT key, value FROM cache")
-    return {k: bytes(v) for k, v in rows}
-
-
 def evaluate_on_ray(
     segments: Sequence[Segment],
     evaluators: Any,
@@ -414,7 +408,7 @@ def evaluate_on_ray(
 
             hub = ray.remote(LLMHub).options(num_cpus=0, max_concurrency=1000,
                                              name=f"affectproxy-llm-hub-{uuid.uuid4().hex[:12]}").remote(
-                llm, _cache_entries(db), rate_window, max_cost)
+                llm, db.cache_items(), rate_window, max_cost)
         every = ray.put(segments)
         for i, (ev, recipe) in enumerate(built):
             fp = db.put_evaluator(ev.name, ev.fingerprint(), ev.dimensions)
