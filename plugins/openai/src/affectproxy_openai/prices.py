@@ -8,30 +8,10 @@ differently), so a model served by another OpenAI-compatible server (vLLM, Ollam
 
 from __future__ import annotations
 
-import re
-
-import attrs
-
 from affectproxy.llm.types import Price, PriceTable
 
-_SNAPSHOT = re.compile(r"^-\d{4}-\d{2}-\d{2}$")
-
-
-@attrs.frozen
-class SnapshotPriceTable(PriceTable):
-    """A :class:`PriceTable` whose ids match only themselves and their dated snapshots (``<id>-YYYY-MM-DD``)."""
-
-    def get(self, model: str) -> Price | None:
-        if model in self.prices:
-            return self.prices[model]
-        for name, price in self.prices.items():
-            if model.startswith(name) and _SNAPSHOT.match(model[len(name):]):
-                return price
-        return None
-
-
 #: OpenAI list prices; batch jobs at half price (``batch_factor=0.5``). Cached input is billed at the cached rate.
-PRICES = SnapshotPriceTable(
+PRICES = PriceTable(
     prices={
         "gpt-5.2": Price(input={"text": 1.75}, output=14.00, cached_input=0.175),
         "gpt-5.2-pro": Price(input={"text": 21.00}, output=168.00),
@@ -42,4 +22,4 @@ PRICES = SnapshotPriceTable(
     "api-evangelist's 'OpenAI API Pricing: What Every Model Costs Per Million Tokens', 2026-11-06)",
 )
 
-__all__ = ["PRICES", "SnapshotPriceTable"]
+__all__ = ["PRICES"]
