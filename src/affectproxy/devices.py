@@ -129,4 +129,37 @@ def _ready(moved: tuple[Any, ...], done: Any, dev: Any) -> tuple[Any, ...]:
     return moved
 
 
-__all__ = ["autocast", "autocast_dtype", "feed", "resolve_device"]
+class DeviceSizing:
+    """Device-dependent defaults that every torch evaluator shares (a mixin).
+
+    The evaluator sets ``name``, ``device`` (the option, e.g. ``"auto"``), ``max_batch_seconds`` (the option or
+    None), ``_batch_size`` (the option or None) and ``_device = None`` in ``__init__``.
+    """
+
+    name: str
+    device: str | None
+    max_batch_seconds: float | None
+    _batch_size: int | None
+    _device: str | None
+
+    @property
+    def batch_size(self) -> int:
+        """Segments per ``evaluate`` call the core should hand over (the option, or 16 on the CPU, 128 else)."""
+        if self._batch_size is not None:
+            return self._batch_size
+        return 16 if self.resolved_device() == "cpu" else 128
+
+    def resolved_device(self) -> str:
+        """The torch device this instance runs on (``device="auto"`` resolved; imports torch)."""
+        if self._device is None:
+            self._device = resolve_device(self.device, evaluator=self.name)
+        return self._device
+
+    def forward_seconds(self) -> float:
+        """Padded audio seconds per forward pass: the option, or 0 (one at a time) on the CPU, 320 else."""
+        if self.max_batch_seconds is not None:
+            return self.max_batch_seconds
+        return 0.0 if self.resolved_device() == "cpu" else 320.0
+
+
+__all__ = ["DeviceSizing", "autocast", "autocast_dtype", "feed", "resolve_device"]

@@ -18,6 +18,7 @@ import numpy as np
 from affectproxy.audio import segment_samples
 from affectproxy.batching import even_pieces, sliding_windows, window_times
 from affectproxy.circumplex import DEFAULT_TABLE, CircumplexTable, get_table
+from affectproxy.devices import DeviceSizing
 from affectproxy.errors import AffectProxyError
 from affectproxy.evaluator import CheckResult
 from affectproxy.model import Dimension, EmotionEstimate, Segment
@@ -38,7 +39,7 @@ SAMPLE_RATE = 16000
 _MIN_SAMPLES = 400  # the receptive field of the published front end; checked against the real config on load
 
 
-class Emotion2vecEvaluator:
+class Emotion2vecEvaluator(DeviceSizing):
     """emotion2vec+ (``iic/emotion2vec_plus_large`` and its base/seed variants) through funasr's model classes.
 
     Args:
@@ -143,27 +144,6 @@ class Emotion2vecEvaluator:
     def min_duration(self) -> float:
         """The shortest input the front end accepts: 400 samples (25 ms)."""
         return _MIN_SAMPLES / SAMPLE_RATE
-
-    @property
-    def batch_size(self) -> int:
-        """Segments per ``evaluate`` call the core should hand over (the option, or 16 on the CPU, 128 else)."""
-        if self._batch_size is not None:
-            return self._batch_size
-        return 16 if self.resolved_device() == "cpu" else 128
-
-    def resolved_device(self) -> str:
-        """The torch device this instance runs on (``device="auto"`` resolved; imports torch)."""
-        if self._device is None:
-            from affectproxy.devices import resolve_device
-
-            self._device = resolve_device(self.device, evaluator=self.name)
-        return self._device
-
-    def forward_seconds(self) -> float:
-        """Padded audio seconds per forward pass: the option, or 0 (one at a time) on the CPU, 320 else."""
-        if self.max_batch_seconds is not None:
-            return self.max_batch_seconds
-        return 0.0 if self.resolved_device() == "cpu" else 320.0
 
     # --- loading -------------------------------------------------------------------------------------------------
     def check(self) -> CheckResult:

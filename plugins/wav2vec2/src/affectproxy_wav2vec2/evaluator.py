@@ -19,7 +19,7 @@ import numpy as np
 
 from affectproxy.audio import segment_samples
 from affectproxy.circumplex import DEFAULT_TABLE, CircumplexTable, get_table
-from affectproxy.devices import autocast_dtype
+from affectproxy.devices import DeviceSizing, autocast_dtype
 from affectproxy.errors import AffectProxyError
 from affectproxy.evaluator import CheckResult
 from affectproxy.model import Dimension, EmotionEstimate, Segment
@@ -42,7 +42,7 @@ _MEANINGS = {
 }
 
 
-class Wav2Vec2Evaluator:
+class Wav2Vec2Evaluator(DeviceSizing):
     """wav2vec 2.0 speech-emotion models through transformers, with exact padded batching.
 
     Args:
@@ -146,27 +146,6 @@ class Wav2Vec2Evaluator:
             return CheckResult(False, f"wav2vec2 model {self.model!r}: no weights in {path} (expected "
                                       "model.safetensors or pytorch_model.bin).")
         return CheckResult(True, f"checkpoint in {path}")
-
-    @property
-    def batch_size(self) -> int:
-        """Segments per ``evaluate`` call the core should hand over (the option, or 16 on the CPU, 128 else)."""
-        if self._batch_size is not None:
-            return self._batch_size
-        return 16 if self.resolved_device() == "cpu" else 128
-
-    def resolved_device(self) -> str:
-        """The torch device this instance runs on (``device="auto"`` resolved; imports torch)."""
-        if self._device is None:
-            from affectproxy.devices import resolve_device
-
-            self._device = resolve_device(self.device, evaluator=self.name)
-        return self._device
-
-    def forward_seconds(self) -> float:
-        """Padded audio seconds per forward pass: the option, or 0 (one at a time) on the CPU, 320 else."""
-        if self.max_batch_seconds is not None:
-            return self.max_batch_seconds
-        return 0.0 if self.resolved_device() == "cpu" else 320.0
 
     @property
     def min_duration(self) -> float:
