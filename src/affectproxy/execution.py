@@ -101,30 +101,26 @@ def check_estimate(ev: Evaluator, seg: Segment, est: Any) -> None:
 
 
 class Readers:
-    """One :class:`~affectproxy.audio.AudioReader` per worker thread (a reader keeps open file handles and is
-    not shared between threads); all closed together at the end of the run."""
+    """The run's one :class:`~affectproxy.audio.AudioReader` (safe to share between worker threads: its handle
+    cache and each open file are locked), made on first use and closed at the end of the run."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
-        self._all: list[Any] = []
+        self._reader: Any = None
         self._lock = threading.Lock()
 
     def get(self) -> Any:
-        reader = getattr(self._local, "reader", None)
-        if reader is None:
-            from affectproxy.audio import AudioReader
+        with self._lock:
+            if self._reader is None:
+                from affectproxy.audio import AudioReader
 
-            reader = AudioReader()
-            self._local.reader = reader
-            with self._lock:
-                self._all.append(reader)
-        return reader
+                self._reader = AudioReader()
+            return self._reader
 
     def close(self) -> None:
         with self._lock:
-            for reader in self._all:
-                reader.close()
-            self._all.clear()
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
 
 class Context:
@@ -166,7 +162,7 @@ class Execution:
     Attributes:
         ev: the evaluator.
         fp: its fingerprint hash.
-        readers: per-thread audio readers.
+        readers: the run's audio reader.
         every: every segment of the run (for LLM context).
         layer: the LLM layer (LLM evaluators only).
         audio_hint: appended to "no audio file" messages (the CLI names the study file's ``audio`` key).
