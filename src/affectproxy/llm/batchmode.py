@@ -72,6 +72,39 @@ class BatchProvider(Protocol):
     def cancel_batch(self, job_id: str) -> None: ...
 
 
+class BatchViaModule:
+    """A provider mixin serving :class:`BatchProvider` from a module of the plugin's own that defines
+    ``submit(provider, requests)``, ``poll(provider, job_id)``, ``results(provider, job_id)`` and
+    ``cancel(provider, job_id)`` (imported on first use, so plain online calls never load it).
+
+    Attributes:
+        batch_module: the module's import name, e.g. ``"affectproxy_gemini.batch"``.
+    """
+
+    batch_module: str
+
+    def _batch(self) -> Any:
+        import importlib
+
+        return importlib.import_module(self.batch_module)
+
+    def submit_batch(self, requests: list[LLMRequest]) -> str:
+        """Submit one batch job (one model); its id."""
+        return str(self._batch().submit(self, requests))
+
+    def poll_batch(self, job_id: str) -> tuple[str, int, int]:
+        """(state, answers ready, total); state is pending, running, succeeded, failed, cancelled or expired."""
+        return self._batch().poll(self, job_id)  # type: ignore[no-any-return]
+
+    def batch_results(self, job_id: str) -> dict[str, ProviderResponse | BaseException]:
+        """The job's answers (or per-request errors) by request cache key."""
+        return self._batch().results(self, job_id)  # type: ignore[no-any-return]
+
+    def cancel_batch(self, job_id: str) -> None:
+        """Cancel the job."""
+        self._batch().cancel(self, job_id)
+
+
 class BatchUnsupportedError(AffectProxyError):
     """A provider has no batch API."""
 
@@ -381,4 +414,5 @@ def run_batch(driver: Any, tasks: Sequence[Any], options: BatchOptions) -> None:
         items = later
 
 
-__all__ = ["POLL_VARIABLE", "BatchOptions", "BatchProvider", "BatchUnsupportedError", "run_batch", "supports_batch"]
+__all__ = ["POLL_VARIABLE", "BatchOptions", "BatchProvider", "BatchUnsupportedError", "BatchViaModule", "run_batch",
+           "supports_batch"]

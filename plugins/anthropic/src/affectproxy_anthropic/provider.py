@@ -22,6 +22,7 @@ from affectproxy.errors import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
+from affectproxy.llm.batchmode import BatchViaModule
 from affectproxy.llm.sdk import retry_after, scrub
 from affectproxy.llm.types import LLMRequest, ProviderResponse, Usage
 
@@ -32,7 +33,7 @@ LOCAL_PLACEHOLDER_KEY = "no-key-needed"
 _TOOL = "answer"
 
 
-class AnthropicProvider:
+class AnthropicProvider(BatchViaModule):
     """Calls ``messages.create`` with the official SDK.
 
     Args:
@@ -43,6 +44,8 @@ class AnthropicProvider:
         keep_files: accepted for uniformity with providers that upload files; this one uploads nothing.
         name: the provider name this instance answers to.
     """
+
+    batch_module = "affectproxy_anthropic.batch"  # batch jobs at half price (affectproxy.llm.batchmode)
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None,
                  structured: Literal["output_config", "tool"] = "output_config", max_tokens: int = 1024,
@@ -174,31 +177,6 @@ class AnthropicProvider:
         if stop == "refusal":
             return ProviderResponse(text, usage, version, finish, blocked="refusal")
         return ProviderResponse(text, usage, version, finish)
-
-    # -- batch mode (Message Batches, half price; see affectproxy_anthropic.batch) ------------------------------
-    def submit_batch(self, requests: list[LLMRequest]) -> str:
-        """Create one message batch; its id."""
-        from affectproxy_anthropic.batch import submit
-
-        return submit(self, requests)
-
-    def poll_batch(self, job_id: str) -> tuple[str, int, int]:
-        """(state, requests finished, total)."""
-        from affectproxy_anthropic.batch import poll
-
-        return poll(self, job_id)
-
-    def batch_results(self, job_id: str) -> dict[str, ProviderResponse | BaseException]:
-        """The batch's answers (or per-request errors) by request cache key."""
-        from affectproxy_anthropic.batch import results
-
-        return results(self, job_id)
-
-    def cancel_batch(self, job_id: str) -> None:
-        """Cancel the batch."""
-        from affectproxy_anthropic.batch import cancel
-
-        cancel(self, job_id)
 
 
 def _usage(usage: Any) -> Usage:

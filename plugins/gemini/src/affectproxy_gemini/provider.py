@@ -28,6 +28,7 @@ from affectproxy.errors import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
+from affectproxy.llm.batchmode import BatchViaModule
 from affectproxy.llm.types import REQUEST_OPTIONS, LLMRequest, Part, ProviderResponse, Usage
 
 DEFAULT_API_VERSION = "v1beta"
@@ -102,7 +103,7 @@ def _retry_after(exc: Any) -> float | None:
     return None
 
 
-class GeminiProvider:
+class GeminiProvider(BatchViaModule):
     """Calls Gemini models through google-genai (Developer API).
 
     Args:
@@ -116,6 +117,8 @@ class GeminiProvider:
     Raises:
         AuthenticationError: no key was found (the message names the variables to set).
     """
+
+    batch_module = "affectproxy_gemini.batch"  # batch jobs at half price (affectproxy.llm.batchmode)
 
     name = "gemini"
     can_send = frozenset(REQUEST_OPTIONS)
@@ -284,31 +287,6 @@ class GeminiProvider:
         except Exception as exc:
             raise self._map(exc, f"Gemini {request.model} countTokens") from None
         return int(result.total_tokens or 0)
-
-    # -- batch mode (half price; see affectproxy_gemini.batch) --------------------------------------------------
-    def submit_batch(self, requests: list[LLMRequest]) -> str:
-        """Submit one batch job (inlined requests, one model); its id (``batches/...``)."""
-        from affectproxy_gemini.batch import submit
-
-        return submit(self, requests)
-
-    def poll_batch(self, job_id: str) -> tuple[str, int, int]:
-        """(state, answers ready, total); state is pending, running, succeeded, failed, cancelled or expired."""
-        from affectproxy_gemini.batch import poll
-
-        return poll(self, job_id)
-
-    def batch_results(self, job_id: str) -> dict[str, ProviderResponse | BaseException]:
-        """The job's answers (or per-request errors) by request cache key."""
-        from affectproxy_gemini.batch import results
-
-        return results(self, job_id)
-
-    def cancel_batch(self, job_id: str) -> None:
-        """Cancel the job."""
-        from affectproxy_gemini.batch import cancel
-
-        cancel(self, job_id)
 
 
 def _lower(value: Any) -> str:

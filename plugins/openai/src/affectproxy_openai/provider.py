@@ -20,6 +20,7 @@ from affectproxy.errors import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
+from affectproxy.llm.batchmode import BatchViaModule
 from affectproxy.llm.sdk import retry_after, scrub
 from affectproxy.llm.types import LLMRequest, ProviderResponse, Usage
 
@@ -55,7 +56,7 @@ def strict_compatible(schema: Any) -> bool:
     return True
 
 
-class OpenAIProvider:
+class OpenAIProvider(BatchViaModule):
     """Calls ``chat.completions.create`` with the official SDK.
 
     Args:
@@ -70,6 +71,8 @@ class OpenAIProvider:
         keep_files: accepted for uniformity with providers that upload files; this one uploads nothing.
         name: the provider name this instance answers to.
     """
+
+    batch_module = "affectproxy_openai.batch"  # batch jobs at half price (affectproxy.llm.batchmode)
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, strict: bool | None = None,
                  max_tokens_param: str = "max_completion_tokens", organization: str | None = None,
@@ -218,31 +221,6 @@ class OpenAIProvider:
         if finish == "content_filter":
             return ProviderResponse(message.content or "", usage, version, finish, blocked="content_filter")
         return ProviderResponse(message.content or "", usage, version, finish)
-
-    # -- batch mode (the Batch API, half price; see affectproxy_openai.batch) ----------------------------------
-    def submit_batch(self, requests: list[LLMRequest]) -> str:
-        """Upload the requests as JSONL and create one batch job; its id."""
-        from affectproxy_openai.batch import submit
-
-        return submit(self, requests)
-
-    def poll_batch(self, job_id: str) -> tuple[str, int, int]:
-        """(state, requests finished, total)."""
-        from affectproxy_openai.batch import poll
-
-        return poll(self, job_id)
-
-    def batch_results(self, job_id: str) -> dict[str, ProviderResponse | BaseException]:
-        """The job's answers (or per-request errors) by request cache key."""
-        from affectproxy_openai.batch import results
-
-        return results(self, job_id)
-
-    def cancel_batch(self, job_id: str) -> None:
-        """Cancel the job."""
-        from affectproxy_openai.batch import cancel
-
-        cancel(self, job_id)
 
 
 def _usage(usage: Any) -> Usage:
