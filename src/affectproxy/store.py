@@ -440,9 +440,12 @@ class Store:
         return {sid: json.loads(v) for sid, v in rows if wanted is None or sid in wanted}
 
     # -- the call log of paid requests ------------------------------------------------------------------------
-    def log_call(self, **row: Any) -> None:
+    def log_call(self, *, answer: tuple[str, bytes] | None = None, **row: Any) -> None:
         """Append one row to the call log (committed at once). Keys are the ``calls`` table's columns;
-        ``segment_ids`` (a list) and ``input_tokens`` (modality -> count) are stored as JSON."""
+        ``segment_ids`` (a list) and ``input_tokens`` (modality -> count) are stored as JSON.
+
+        ``answer`` (cache key, response): a paid answer cached in the same transaction, so that no kill can leave
+        a call logged as paid whose answer the cache does not hold (a rerun would pay for it again)."""
         check_no_secrets(row, "call log")
         row = dict(row)
         row.setdefault("created", time.time())
@@ -450,6 +453,9 @@ class Store:
         row["input_tokens"] = json.dumps(dict(row.get("input_tokens") or {}))
         cols = ", ".join(row)
         with self._db:
+            if answer is not None:
+                self._db.execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
+                                 (answer[0], answer[1], time.time()))
             self._db.execute(f"INSERT INTO calls ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
     def calls(self) -> list[dict[str, Any]]:

@@ -175,3 +175,18 @@ def test_budget_leaves_out_what_does_not_fit(server: FakeGemini, key: str, speec
     assert server.count("batch") == 0 and not res.failures and not res.estimates
     res = ap.evaluate(speech, [spec(server)], store=store, progress=False, batch=FAST, max_cost=1.0)
     assert len(res.estimates) == len(speech) and server.count("batch") == 1
+
+
+def test_no_batch_answer_is_logged_as_paid_without_its_cache_entry(server: FakeGemini, key: str,
+                                                                    speech: list[ap.Segment], tmp_path: Path) -> None:
+    """A batch answer's log row and its cache entry are one commit (the cache write fails here, as a kill between
+    two separate commits would leave it): no 'ok' row may name an answer the cache lacks."""
+    store = tmp_path / "s.db"
+    Store(store).close()
+    with sqlite3.connect(store) as db:
+        db.execute("CREATE TRIGGER lost BEFORE INSERT ON cache BEGIN SELECT RAISE(ABORT, 'killed here'); END")
+    with pytest.raises(sqlite3.Error, match="killed here"):
+        ap.evaluate(speech, [spec(server)], store=store, progress=False, batch=FAST)
+    with Store(store) as db:
+        logged_ok = [c["cache_key"] for c in db.calls() if c["status"] == "ok" and not c["cached"]]
+        assert all(db.cache_get(k) is not None for k in logged_ok), "a paid answer is logged but not cached"

@@ -306,3 +306,21 @@ def test_price_table_matches_versions_not_other_models() -> None:
     table = PriceTable({"gemini-2.5-flash": PRICE})
     assert table.get("gemini-2.5-flash-001") is PRICE and table.get("gemini-2.5-flash@001") is PRICE
     assert table.get("gemini-2.5-flash-lite") is None and table.get("gemini-2.5-flash-preview-05-20") is None
+
+
+def test_no_call_is_logged_as_paid_without_its_answer_in_the_cache(vendor: Vendor, tmp_path) -> None:
+    """The log row of a paid answer and its cache entry are one commit: a crash between two separate commits
+    (here the cache write fails, as a kill there would leave it) must not leave an 'ok' row whose answer the cache
+    lacks, or the rerun pays for it again."""
+    import sqlite3
+
+    path = tmp_path / "study.db"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TRIGGER lost BEFORE INSERT ON cache BEGIN SELECT RAISE(ABORT, 'killed here'); END")
+    store = Store(path)
+    with layer(store) as lay, pytest.raises(sqlite3.Error, match="killed here"):
+        lay.run([request()], evaluator="rater")
+    logged_ok = [c["cache_key"] for c in store.calls() if c["status"] == "ok" and not c["cached"]]
+    assert all(store.cache_get(k) is not None for k in logged_ok), "a paid answer is logged but not cached"
+    store.close()

@@ -106,9 +106,11 @@ class LLMHub:
             self._cache[key] = value
             self._outbox.append(("cache", (key, value)))
 
-    def log_call(self, row: dict[str, Any]) -> None:
+    def log_call(self, row: dict[str, Any], answer: tuple[str, bytes] | None = None) -> None:
         with self._lock:
-            self._outbox.append(("call", row))
+            if answer is not None:
+                self._cache[answer[0]] = answer[1]
+            self._outbox.append(("call", (row, answer)))
 
     def drain(self) -> list[tuple[str, Any]]:
         """Hand the rows received since the last call to the driver (the one writer)."""
@@ -127,7 +129,8 @@ def save_drained(store: Any, items: list[tuple[str, Any]]) -> None:
         if kind == "cache":
             store.cache_put(*value)
         else:
-            store.log_call(**value)
+            row, answer = value
+            store.log_call(answer=answer, **row)
 
 
 class _RemoteGrant:
@@ -209,13 +212,13 @@ class HubStore:
 
         ray.get(self._hub.cache_put.remote(key, value))
 
-    def log_call(self, **row: Any) -> None:
+    def log_call(self, *, answer: tuple[str, bytes] | None = None, **row: Any) -> None:
         import ray
 
         from affectproxy.hashing import check_no_secrets
 
         check_no_secrets(row, "call log")
-        ray.get(self._hub.log_call.remote(dict(row)))
+        ray.get(self._hub.log_call.remote(dict(row), answer))
 
     def calls(self) -> list[dict[str, Any]]:
         return []

@@ -198,12 +198,19 @@ class _Jobs:
         with self.layer._lock:
             self.layer._rows.append(row)
         if self.db is not None:
-            self.db.log_call(**row)
+            if status == "ok" and response is not None:  # the answer is cached in the same commit as its log row
+                from affectproxy.llm.layer import CACHE_FORMAT
+
+                blob = json.dumps({"format": CACHE_FORMAT, "text": response.text,
+                                   "model_version": response.model_version}).encode()
+                self.db.log_call(answer=(row["cache_key"], blob), **row)
+            else:
+                self.db.log_call(**row)
         return cost
 
     def _commit(self, request: LLMRequest, result: ProviderResponse | BaseException) -> LLMAnswer:
         """Validate one answer of a job, commit it to the cache and the call log, and hand it back."""
-        from affectproxy.llm.layer import CACHE_FORMAT, _restate, _where
+        from affectproxy.llm.layer import _restate, _where
 
         where = _where(request)
         if isinstance(result, BaseException):
@@ -224,9 +231,6 @@ class _Jobs:
             return LLMAnswer(request, text=result.text, error=error, usage=usage, cost=cost,
                              exception=InvalidAnswerError(error))
         cost = self._log(request, "ok", response=result)
-        if self.db is not None:
-            self.db.cache_put(request.cache_key(), json.dumps({"format": CACHE_FORMAT, "text": result.text,
-                                                               "model_version": result.model_version}).encode())
         return LLMAnswer(request, data=data, text=result.text, usage=usage, cost=cost,
                          model_version=result.model_version)
 

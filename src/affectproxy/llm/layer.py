@@ -270,7 +270,8 @@ class LLMLayer:
 
     def _log(self, request: LLMRequest, evaluator: str, status: str, *, error: str = "", usage: Usage | None = None,
              cost: float | None = 0.0, latency: float | None = None, cached: bool = False,
-             model_version: str = "") -> None:
+             model_version: str = "", answer: str | None = None) -> None:
+        """Log one call; ``answer`` (the text of a paid, valid answer) is cached in the same commit."""
         usage = usage or Usage()
         row: dict[str, Any] = {
             "created": time.time(), "evaluator": evaluator, "segment_ids": list(request.segment_ids),
@@ -285,7 +286,11 @@ class LLMLayer:
         with self._lock:
             self._rows.append(row)
         if self.store is not None:
-            self.store.log_call(**row)
+            if answer is None:
+                self.store.log_call(**row)
+            else:
+                blob = json.dumps({"format": CACHE_FORMAT, "text": answer, "model_version": model_version}).encode()
+                self.store.log_call(answer=(row["cache_key"], blob), **row)
 
     def _from_cache(self, request: LLMRequest, key: str) -> LLMAnswer | None:
         if self.store is None:
@@ -431,10 +436,7 @@ class LLMLayer:
                 message = f"answer still invalid after {repairs} repair(s): {exc}{cut}"
                 return failed(message, InvalidAnswerError(message))
             self._log(request, evaluator, "ok", usage=response.usage, cost=paid, latency=latency,
-                      model_version=response.model_version)
-            if self.store is not None:
-                self.store.cache_put(key, json.dumps({"format": CACHE_FORMAT, "text": response.text,
-                                                      "model_version": response.model_version}).encode())
+                      model_version=response.model_version, answer=response.text)
             return LLMAnswer(request, data=data, text=response.text, usage=total, cost=cost, model_version=version)
 
 
