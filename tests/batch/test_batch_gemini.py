@@ -190,3 +190,52 @@ def test_no_batch_answer_is_logged_as_paid_without_its_cache_entry(server: FakeG
     with Store(store) as db:
         logged_ok = [c["cache_key"] for c in db.calls() if c["status"] == "ok" and not c["cached"]]
         assert all(db.cache_get(k) is not None for k in logged_ok), "a paid answer is logged but not cached"
+
+
+def test_jobs_are_cut_to_the_size_limit_the_server_enforces(server: FakeGemini, key: str, speech: list[ap.Segment],
+                                                            tmp_path: Path) -> None:
+    """Each 1.5 s request is ~63 kB inlined: under a 140 kB limit (the server refuses any larger job, as the real
+    API does past 20 MiB) the six requests go as three jobs of two, each recorded, with the estimates of one job."""
+    online = ap.evaluate(speech, [spec(server)], store=tmp_path / "online.db", progress=False)
+    server.reset()
+    server.batch_max_bytes = 140_000
+    store = tmp_path / "s.db"
+    res = ap.evaluate(speech, [spec(server)], store=store, progress=False,
+                      batch={**FAST, "max_bytes_per_job": 140_000})
+    assert not res.failures and values(res) == values(online)
+    assert [len(j.keys) for j in server.batches] == [2, 2, 2]
+    with Store(store) as db:
+        jobs = db.batch_jobs()
+    assert [j["id"] for j in jobs] == [j.name for j in server.batches] and {j["state"] for j in jobs} == {"done"}
+    assert sorted(k for j in jobs for k in j["request_keys"]) == sorted(k for j in server.batches for k in j.keys)
+
+
+def test_jobs_are_cut_to_a_request_count(server: FakeGemini, key: str, speech: list[ap.Segment],
+                                         tmp_path: Path) -> None:
+    res = ap.evaluate(speech, [spec(server)], store=tmp_path / "s.db", progress=False,
+                      batch={**FAST, "max_requests_per_job": 4})
+    assert not res.failures and [len(j.keys) for j in server.batches] == [4, 2]
+
+
+def test_a_request_larger_than_any_job_fails_alone_before_submission(server: FakeGemini, key: str,
+                                                                     speech: list[ap.Segment], tmp_path: Path) -> None:
+    with pytest.warns(RunFailuresWarning, match="6 of 6 segments failed"):
+        res = ap.evaluate(speech, [spec(server)], store=tmp_path / "s.db", progress=False,
+                          batch={**FAST, "max_bytes_per_job": 50_000})
+    assert server.count("batch") == 0
+    assert "over the 0.05 MB a gemini batch job may hold; run this evaluator without batch mode" in (
+        res.failures[0].message)
+
+
+def test_several_unfinished_jobs_are_all_picked_up(server: FakeGemini, key: str, speech: list[ap.Segment],
+                                                   tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    server.batch_pending_polls = 10**6
+    options = {**FAST, "max_requests_per_job": 2}
+    with pytest.warns(RunFailuresWarning):
+        ap.evaluate(speech, [spec(server)], store=store, progress=False, batch={**options, "max_wait": 0.1})
+    assert server.count("batch") == 3
+    server.batch_pending_polls = 0
+    res = ap.evaluate(speech, [spec(server)], store=store, progress=False, batch=options)
+    assert not res.failures and len(res.estimates) == len(speech)
+    assert server.count("batch") == 3  # nothing submitted twice

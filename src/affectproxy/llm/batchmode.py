@@ -5,8 +5,11 @@ within up to 24 h).
 
 1. every pending task's requests are built up front (``evaluator.requests(segments, context)``);
 2. answers the response cache already holds are served from it (nothing paid);
-3. the rest go to the provider as **one job per (provider, model)**; the job's id and its requests' cache keys are
-   recorded in the store (table ``batch_jobs``) the moment it is submitted;
+3. the rest go to the provider as **one job per (provider, model)**, cut into several jobs where one would pass the
+   provider's per-job limits (:attr:`BatchViaModule.batch_max_requests`, :attr:`BatchViaModule.batch_max_bytes`:
+   Gemini 20 MB of inlined requests, OpenAI 50,000 requests or a 200 MB file, Anthropic 100,000 requests or
+   256 MB) or the ``max_requests_per_job`` / ``max_bytes_per_job`` options; each job's id and its requests' cache
+   keys are recorded in the store (table ``batch_jobs``) the moment it is submitted;
 4. the job is polled (a progress bar per job); each answer is validated against its schema and committed to the
    cache and the call log (``batch = 1``, cost at ``Price.cost(usage, batch=True)``) as the job returns it;
 5. ``evaluator.read`` turns each task's answers into estimates, saved through the engine's validation and commit
@@ -72,6 +75,52 @@ class BatchProvider(Protocol):
     def cancel_batch(self, job_id: str) -> None: ...
 
 
+#: Bytes a request adds to a job beyond its text and audio (JSON framing, options, metadata), and what an audio
+#: part sent as a file reference costs.
+REQUEST_OVERHEAD = 1024
+
+
+def request_bytes(request: LLMRequest, inline_limit: int | None = None) -> int:
+    """At least how many bytes ``request`` adds to a batch job: inline audio base64-encoded, text, system prompt and
+    schema as JSON with every non-ASCII character escaped (the longest way an SDK may write them), plus framing; an
+    audio part over ``inline_limit`` bytes (sent as an uploaded file's URI) and a file part count as a reference."""
+    n = REQUEST_OVERHEAD + len(json.dumps(request.system))
+    if request.schema is not None:
+        n += len(json.dumps(dict(request.schema)))
+    for part in request.parts:
+        if part.kind == "text":
+            n += len(json.dumps(part.text))
+        elif part.kind == "audio" and (inline_limit is None or len(part.data) <= inline_limit):
+            n += 4 * -(-len(part.data) // 3)
+        else:
+            n += REQUEST_OVERHEAD
+    return n
+
+
+def split_jobs(requests: Sequence[LLMRequest], size: Callable[[LLMRequest], int], *, max_requests: int | None,
+               max_bytes: int | None) -> tuple[list[list[LLMRequest]], list[LLMRequest]]:
+    """Cut ``requests`` (in order) into jobs of at most ``max_requests`` requests and ``max_bytes`` bytes (None: no
+    limit); also the requests that alone pass ``max_bytes`` and fit no job."""
+    jobs: list[list[LLMRequest]] = []
+    too_big: list[LLMRequest] = []
+    current: list[LLMRequest] = []
+    used = 0
+    for r in requests:
+        n = size(r)
+        if max_bytes is not None and n > max_bytes:
+            too_big.append(r)
+            continue
+        if current and ((max_requests is not None and len(current) >= max_requests)
+                        or (max_bytes is not None and used + n > max_bytes)):
+            jobs.append(current)
+            current, used = [], 0
+        current.append(r)
+        used += n
+    if current:
+        jobs.append(current)
+    return jobs, too_big
+
+
 class BatchViaModule:
     """A provider mixin serving :class:`BatchProvider` from a module of the plugin's own that defines
     ``submit(provider, requests)``, ``poll(provider, job_id)``, ``results(provider, job_id)`` and
@@ -79,9 +128,19 @@ class BatchViaModule:
 
     Attributes:
         batch_module: the module's import name, e.g. ``"affectproxy_gemini.batch"``.
+        batch_max_requests: the provider's limit on requests per job (None: none documented).
+        batch_max_bytes: the provider's limit on a job's size in bytes, as :meth:`batch_request_bytes` counts it
+            (None: none documented).
     """
 
     batch_module: str
+    batch_max_requests: int | None = None
+    batch_max_bytes: int | None = None
+
+    def batch_request_bytes(self, request: LLMRequest) -> int:
+        """What ``request`` adds to a job's size (:func:`request_bytes`; a provider that uploads large audio
+        overrides this)."""
+        return request_bytes(request)
 
     def _batch(self) -> Any:
         import importlib
@@ -118,11 +177,15 @@ class BatchOptions:
         resubmits: how many more jobs one run submits for requests that a job left without an answer.
         max_wait: seconds to wait for a job before giving up for this run (the job stays recorded; a rerun picks
             it up and submits nothing twice).
+        max_requests_per_job: cut jobs smaller than the provider's limit (more jobs, each finishing sooner).
+        max_bytes_per_job: likewise, in bytes as the provider counts a job's size.
     """
 
     poll_interval: float = 30.0
     resubmits: int = 1
     max_wait: float = 26 * 3600.0
+    max_requests_per_job: int | None = None
+    max_bytes_per_job: int | None = None
 
     @classmethod
     def of(cls, value: bool | Mapping[str, Any] | BatchOptions | None) -> BatchOptions | None:
@@ -136,9 +199,14 @@ class BatchOptions:
         if value is True:
             return base
         if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"poll_interval", "resubmits", "max_wait"})
+            names = [f.name for f in attrs.fields(cls)]
+            unknown = sorted(set(value) - set(names))
             if unknown:
-                raise AffectProxyError(f"Unknown batch option(s) {unknown}: use poll_interval, resubmits, max_wait.")
+                raise AffectProxyError(f"Unknown batch option(s) {unknown}: use {', '.join(names)}.")
+            for name in ("max_requests_per_job", "max_bytes_per_job"):
+                if value.get(name) is not None and (isinstance(value[name], bool) or not isinstance(value[name], int)
+                                                    or value[name] < 1):
+                    raise AffectProxyError(f"Batch option {name}={value[name]!r}: give a whole number of at least 1.")
             return attrs.evolve(base, **dict(value))
         raise AffectProxyError(f"batch={value!r}: give True, False or a mapping of batch options.")
 
@@ -264,9 +332,9 @@ class _Jobs:
             for attempt in range(self.options.resubmits + 1):
                 todo = [k for k in reqs if k not in covered and k not in answers]
                 if todo and not self.stop:
-                    job = self._submit(provider, g, [reqs[k] for k in todo])
-                    if job is not None:
-                        active.append(job)
+                    submitted, too_big = self._submit(provider, g, [reqs[k] for k in todo])
+                    active.extend(submitted)
+                    answers.update(too_big)
                 if not active:
                     break
                 for job_id, keys in active:
@@ -293,17 +361,33 @@ class _Jobs:
         return isinstance(answer.exception, ServiceError) and not isinstance(answer.exception, AuthenticationError)
 
     def _submit(self, provider: Any, group: tuple[str, str, str], requests: list[LLMRequest]
-                ) -> tuple[str, list[str]] | None:
+                ) -> tuple[list[tuple[str, list[str]]], dict[str, LLMAnswer]]:
+        """Submit ``requests`` as jobs within the provider's and the options' limits, each recorded as submitted;
+        the jobs (id, keys), and an error answer for each request too large for any job."""
+        from affectproxy.llm.layer import _where
+
         budget = self.layer.budget
         if budget is not None:
             requests = self._within_budget(budget, group, requests)
-        if not requests:
-            return None
-        keys = [r.cache_key() for r in requests]
-        job_id = provider.submit_batch(requests)
-        if self.db is not None:
-            self.db.put_batch_job(job_id, provider=group[0], model=group[1], evaluator=self.evaluator, keys=keys)
-        return job_id, keys
+        max_requests = _smallest(getattr(provider, "batch_max_requests", None), self.options.max_requests_per_job)
+        max_bytes = _smallest(getattr(provider, "batch_max_bytes", None), self.options.max_bytes_per_job)
+        size = getattr(provider, "batch_request_bytes", request_bytes)
+        chunks, too_big = split_jobs(requests, size, max_requests=max_requests, max_bytes=max_bytes)
+        refused: dict[str, LLMAnswer] = {}
+        for r in too_big:
+            assert max_bytes is not None
+            error = (f"{_where(r)}: the request is {size(r) / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB a "
+                     f"{r.provider} batch job may hold; run this evaluator without batch mode, or with shorter "
+                     "segments or windows")
+            refused[r.cache_key()] = LLMAnswer(r, error=error, exception=AffectProxyError(error))
+        jobs = []
+        for chunk in chunks:
+            keys = [r.cache_key() for r in chunk]
+            job_id = provider.submit_batch(chunk)
+            if self.db is not None:
+                self.db.put_batch_job(job_id, provider=group[0], model=group[1], evaluator=self.evaluator, keys=keys)
+            jobs.append((job_id, keys))
+        return jobs, refused
 
     def _within_budget(self, budget: Any, group: tuple[str, str, str], requests: list[LLMRequest]
                        ) -> list[LLMRequest]:
@@ -354,6 +438,11 @@ class _Jobs:
             self.db.set_batch_state(job_id, "done" if state == "succeeded" else state)
         missing = ServiceError(f"batch job {job_id} ended {state} without this answer; a rerun resubmits it")
         return {k: results.get(k, missing) for k in keys}
+
+
+def _smallest(*limits: int | None) -> int | None:
+    given = [n for n in limits if n is not None]
+    return min(given) if given else None
 
 
 def run_batch(driver: Any, tasks: Sequence[Any], options: BatchOptions) -> None:
@@ -418,5 +507,5 @@ def run_batch(driver: Any, tasks: Sequence[Any], options: BatchOptions) -> None:
         items = later
 
 
-__all__ = ["POLL_VARIABLE", "BatchOptions", "BatchProvider", "BatchUnsupportedError", "BatchViaModule", "run_batch",
-           "supports_batch"]
+__all__ = ["POLL_VARIABLE", "REQUEST_OVERHEAD", "BatchOptions", "BatchProvider", "BatchUnsupportedError",
+           "BatchViaModule", "request_bytes", "run_batch", "split_jobs", "supports_batch"]

@@ -46,6 +46,10 @@ class AnthropicProvider(BatchViaModule):
     """
 
     batch_module = "affectproxy_anthropic.batch"  # batch jobs at half price (affectproxy.llm.batchmode)
+    #: A Message Batch holds up to 100,000 requests or 256 MB, whichever comes first
+    #: (docs.anthropic.com/en/docs/build-with-claude/batch-processing).
+    batch_max_requests = 100_000
+    batch_max_bytes = 256_000_000
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None,
                  structured: Literal["output_config", "tool"] = "output_config", max_tokens: int = 1024,

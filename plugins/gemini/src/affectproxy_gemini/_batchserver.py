@@ -4,6 +4,8 @@
   at once, through the same path as ``generateContent`` (the responder, scripted behaviours and usage rules all
   apply; a scripted RateLimit / ServerError / Refuse becomes that request's error in the job's output: a partial
   failure), and recorded in ``generate_calls``.
+  A job whose request body passes ``batch_max_bytes`` (20 MiB, as the real API) is refused with 400
+  ``INVALID_ARGUMENT`` "Request payload size exceeds the limit".
 - ``GET /{version}/batches/{id}``: the job as a long-running operation: ``BATCH_STATE_PENDING`` for the first
   ``batch_pending_polls`` looks, ``BATCH_STATE_RUNNING`` for the next ``batch_running_polls``, then
   ``BATCH_STATE_SUCCEEDED`` with ``metadata.output.inlinedResponses``, or ``BATCH_STATE_EXPIRED`` (no output) for
@@ -40,6 +42,7 @@ class BatchEndpoints:
 
     batch_pending_polls: int = 1
     batch_running_polls: int = 1
+    batch_max_bytes: int = 20 * 1024 * 1024
 
     def _batches(self) -> dict[str, FakeBatchJob]:
         jobs = self.__dict__.get("batch_jobs")
@@ -60,10 +63,13 @@ class BatchEndpoints:
         self.__dict__["_batch_expire"] += n
 
     def _batch_create(self, call: Any, model: str, version: str) -> tuple[int, dict[str, str], Any]:
-        from affectproxy_gemini.testing import Call
+        from affectproxy_gemini.testing import Call, _error
 
         fake: Any = self
         jobs = self._batches()
+        if len(call.body) > self.batch_max_bytes:
+            return 400, {}, _error(400, f"Request payload size exceeds the limit: {self.batch_max_bytes} bytes.",
+                                   "INVALID_ARGUMENT")
         body = call.json or {}
         items = (((body.get("batch") or {}).get("inputConfig") or {}).get("requests") or {}).get("requests") or []
         outputs, keys = [], []

@@ -28,7 +28,7 @@ from affectproxy.errors import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
-from affectproxy.llm.batchmode import BatchViaModule
+from affectproxy.llm.batchmode import BatchViaModule, request_bytes
 from affectproxy.llm.types import REQUEST_OPTIONS, LLMRequest, Part, ProviderResponse, Usage
 
 DEFAULT_API_VERSION = "v1beta"
@@ -119,6 +119,8 @@ class GeminiProvider(BatchViaModule):
     """
 
     batch_module = "affectproxy_gemini.batch"  # batch jobs at half price (affectproxy.llm.batchmode)
+    #: Inlined batch requests must stay under 20 MB per job (ai.google.dev/gemini-api/docs/batch-mode).
+    batch_max_bytes = 20_000_000
 
     name = "gemini"
     can_send = frozenset(REQUEST_OPTIONS)
@@ -218,6 +220,10 @@ class GeminiProvider(BatchViaModule):
             entry = (str(file.name), str(file.uri), time.time())
             self._files[sha256] = entry
             return entry[0], entry[1]
+
+    def batch_request_bytes(self, request: LLMRequest) -> int:
+        """A request's share of a job's 20 MB: audio over ``inline_limit`` is uploaded, so it adds only its URI."""
+        return request_bytes(request, self.inline_limit)
 
     def close(self) -> None:
         """Delete the files this provider uploaded, unless ``keep_files``."""

@@ -73,6 +73,9 @@ class OpenAIProvider(BatchViaModule):
     """
 
     batch_module = "affectproxy_openai.batch"  # batch jobs at half price (affectproxy.llm.batchmode)
+    #: A batch holds up to 50,000 requests in an input file of up to 200 MB (platform.openai.com/docs/guides/batch).
+    batch_max_requests = 50_000
+    batch_max_bytes = 200_000_000
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, strict: bool | None = None,
                  max_tokens_param: str = "max_completion_tokens", organization: str | None = None,
