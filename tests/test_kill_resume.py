@@ -78,7 +78,7 @@ log = "{log}"
     while len(_done(store)) < 5 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
-    child.wait()
+    child.communicate()  # waits, and closes the pipes
     assert child.returncode == -signal.SIGKILL
     before = _done(store)
     assert 5 <= len(before) < n, before

@@ -57,7 +57,7 @@ def test_killed_while_polling_resumes_the_same_job(server: FakeGemini, key: str,
     while server.count("batch_get") < 3 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
-    child.wait()
+    child.communicate()  # waits, and closes the pipes
     assert child.returncode == -signal.SIGKILL and server.count("batch") == 1
     with Store(tmp_path / "study.sqlite") as db:
         [job] = db.batch_jobs()

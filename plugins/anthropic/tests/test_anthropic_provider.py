@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
@@ -143,3 +145,106 @@ def test_unknown_provider_option_names_the_fix() -> None:
     (spec,) = list(affectproxy_llm_providers())
     with pytest.raises(ProviderOptionError, match="'api_version'"):
         spec.factory(api_version="2023-06-01")
+
+
+@pytest.mark.parametrize("structured", ["output_config", "tool"])
+def test_count_tokens_equals_the_usage_generate_reports(fake_key: str, structured: str) -> None:
+    with AnthropicTestServer(cache_read_tokens=2, key=fake_key) as srv:
+        prov = AnthropicProvider(api_key=fake_key, base_url=srv.url, structured=structured)  # type: ignore[arg-type]
+        r = request(parts=[Part("text", "Rate this statement."), Part("text", "It is a long one, really.")],
+                    system="You are a careful rater of appeals.", max_output_tokens=50,
+                    options={"service_tier": "standard_only"})
+        counted = prov.count_tokens(r, timeout=5)
+        out = prov.generate(r, timeout=5)
+        prov.close()
+    assert counted == out.usage.input_tokens["text"] == 7 + 3 + 6  # the words of the system prompt and the texts
+    assert out.usage.cached_tokens == 2  # the usage's cache reads are in its input tokens, as in the count
+    count, create = srv.requests
+    assert count.path == "/v1/messages/count_tokens" and create.path == "/v1/messages"
+    assert fake_key in (count.headers.get("x-api-key"), count.headers.get("authorization", "").removeprefix("Bearer "))
+    same = ("model", "messages", "system", "output_config", "tools", "tool_choice")
+    assert {k: count.body.get(k) for k in same} == {k: create.body.get(k) for k in same}  # what generate sends
+    assert system_text(count.body) == r.system and "max_tokens" not in count.body
+    assert "service_tier" not in count.body  # request options do not change the input
+
+
+def test_count_tokens_errors_are_mapped(server: AnthropicTestServer, fake_key: str) -> None:
+    prov = AnthropicProvider(api_key=fake_key, base_url=server.url)
+    server.script(AnthropicTestServer.rate_limited(2))
+    with pytest.raises(RateLimitError, match="count_tokens") as info:
+        prov.count_tokens(request(), timeout=5)
+    assert info.value.retry_after == 2.0
+    server.script(AnthropicTestServer.server_error(529))
+    with pytest.raises(ServiceUnavailableError, match="HTTP 529"):
+        prov.count_tokens(request(), timeout=5)
+    wrong = fake_key[::-1]
+    with pytest.raises(AuthenticationError, match="HTTP 401") as auth:
+        AnthropicProvider(api_key=wrong, base_url=server.url).count_tokens(request(), timeout=5)
+    assert wrong not in str(auth.value)
+    assert [r.path for r in server.requests] == ["/v1/messages/count_tokens"] * 3
+
+
+ROLES = ("legitimising", "delegitimising", "neutral")
+
+
+def trust_panel(url: str, provider: str = "anthropic") -> tuple[list[Any], Any]:
+    """Three segments and a TRUST evaluator whose three advocates all ask ``provider`` at ``url``."""
+    import affectproxy as ap
+    from affectproxy_trust import TrustEvaluator
+
+    rec = ap.Recording("speech", speaker="Banaszak")
+    texts = ["Guten Tag, meine Damen und Herren.", "This government is lying to you!", "The committee meets."]
+    segments = [ap.Segment(f"s{i}", rec, 2.0 * i, 2.0 * i + 1.5, text=t) for i, t in enumerate(texts)]
+    advocates = [{"role": role, "provider": provider, "model": "claude-sonnet-4-6",
+                  "provider_options": {"base_url": url}} for role in ROLES]
+    return segments, TrustEvaluator(advocates=advocates)
+
+
+def test_dry_run_of_a_trust_panel_counts_anthropic_text_as_the_run_is_charged(
+        server: AnthropicTestServer, fake_key: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import affectproxy as ap
+    from affectproxy.store import Store
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", fake_key)
+    segments, ev = trust_panel(server.url)
+    store = tmp_path / "study.sqlite"
+    est = ap.estimate(segments, [ev], store=store)
+    assert len(est.requests) == 9 and {r.provider for r in est.requests} == {"anthropic"}
+    assert all(r.text_counted for r in est.requests)
+    assert [r.path for r in server.requests] == ["/v1/messages/count_tokens"] * 9  # nothing paid
+    assert "text counted by the provider" in est.format() and not store.exists()
+    res = ap.evaluate(segments, [ev], store=store, progress=False)
+    assert not res.failures
+    with Store(store) as db:
+        paid = [c for c in db.calls() if not c["cached"]]
+    assert sorted((tuple(c["segment_ids"]), c["input_tokens"]["text"]) for c in paid) == sorted(
+        (r.segment_ids, r.input_tokens["text"]) for r in est.requests)
+    assert sum(r.input_tokens["text"] for r in est.requests) > 9 * 100  # the role prompts are counted
+
+
+def test_a_dry_run_closes_the_providers_it_built_to_count(server: AnthropicTestServer, fake_key: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The estimate builds its own provider per provider options and closes it (its SDK client's connections)
+    before returning; seen through a real provider plugin registered for this test."""
+    import affectproxy as ap
+    from affectproxy.llm import providers
+    from affectproxy.llm.types import ProviderSpec
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", fake_key)
+    clients: list[Any] = []
+
+    class Probe:
+        @ap.hookimpl
+        def affectproxy_llm_providers(self) -> Any:
+            def factory(**options: Any) -> AnthropicProvider:
+                provider = AnthropicProvider(name="anthropic-probe", **options)
+                clients.append(provider.client())  # the SDK client its calls go through
+                return provider
+
+            yield ProviderSpec(name="anthropic-probe", factory=factory, prices=PRICES)
+
+    segments, ev = trust_panel(server.url, "anthropic-probe")
+    with providers.registered(Probe(), "anthropic-probe"):
+        est = ap.estimate(segments, [ev])
+    assert len(est.requests) == 9 and all(r.text_counted for r in est.requests)
+    assert len(clients) == 1 and clients[0].is_closed()

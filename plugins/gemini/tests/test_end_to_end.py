@@ -103,7 +103,7 @@ def test_killed_run_resumes_without_paying_twice(key, tmp_path) -> None:
         while server.count("generate") < 5 and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.01)
         child.send_signal(signal.SIGKILL)
-        child.wait()
+        child.communicate()  # waits, and closes the pipes
         assert child.returncode == -signal.SIGKILL
         asked_before = server.count("generate")
         assert 5 <= asked_before < 8

@@ -225,3 +225,16 @@ def test_count_tokens(server, key, make_flac) -> None:
     provider = GeminiProvider(base_url=server.url)
     r = req(make_flac(2.0))
     assert provider.count_tokens(r) == 64 + -(-len(r.parts[1].text) // 4)
+
+
+def test_close_closes_the_sdk_client_and_a_later_call_opens_a_new_one(server, key, make_flac) -> None:
+    """Closing releases the SDK client's connections (left open, each one is an unclosed socket at exit)."""
+    provider = GeminiProvider(base_url=server.url)
+    r = req(make_flac(2.0))
+    provider.count_tokens(r)
+    first = provider._client
+    provider.close()
+    with pytest.raises(RuntimeError, match="closed"):  # httpx refuses a closed client
+        first.models.count_tokens(model=r.model, contents="x")
+    assert provider.count_tokens(r) > 0 and provider._client is not first
+    provider.close()

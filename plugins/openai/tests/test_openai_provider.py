@@ -187,3 +187,15 @@ def test_length_finish_is_max_tokens(fake_key: str) -> None:
             {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": '{"argu'}}]}
         out = OpenAIProvider(api_key=fake_key, base_url=srv.url).generate(request(), timeout=5)
     assert (out.finish_reason, out.text, out.blocked) == ("max_tokens", '{"argu', "")
+
+
+def test_close_closes_the_sdk_client_and_a_later_call_opens_a_new_one(server: OpenAITestServer,
+                                                                     fake_key: str) -> None:
+    server.script(json.dumps({"argument": "calm", "pathos": 1}), times=2)
+    prov = OpenAIProvider(api_key=fake_key, base_url=server.url)
+    prov.generate(request(), timeout=5)
+    first = prov.client()
+    prov.close()
+    assert first.is_closed()
+    assert json.loads(prov.generate(request(), timeout=5).text)["pathos"] == 1 and prov.client() is not first
+    prov.close()

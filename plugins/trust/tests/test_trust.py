@@ -444,7 +444,7 @@ def test_advocates_run_concurrently(segments: list[ap.Segment], tmp_path: Path) 
     import json
 
     def slow(body: Any) -> Reply:
-        return Reply(200, json.dumps({"argument": "x", "pathos": 0}), delay=0.4)
+        return Reply(200, json.dumps({"argument": "x", "pathos": 0}), delay=1.0)
 
     with OpenAITestServer(slow) as srv:
         ev = TrustEvaluator(provider="openai", model="m", provider_options={"base_url": srv.url})
@@ -454,7 +454,7 @@ def test_advocates_run_concurrently(segments: list[ap.Segment], tmp_path: Path) 
             answers = layer.run(ev.requests(segments[1:2], None), evaluator=ev.name)
             elapsed = time.monotonic() - started
     assert all(a.ok for a in answers) and len(answers) == 3
-    assert elapsed < 0.4 * 2  # three 0.4 s calls in flight at once, not one after another
+    assert elapsed < 2.0  # three 1 s calls in flight at once (one after another would take 3 s); room for a slow CI
 
 
 def test_listing_imports_no_sdk() -> None:

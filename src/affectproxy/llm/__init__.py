@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from affectproxy.llm.config import LLMConfig, LLMConfigError, ProviderConfig
 from affectproxy.llm.layer import LLMLayer, LLMNote, estimate_tokens
-from affectproxy.llm.providers import UnknownProviderError, get_provider, get_provider_spec, provider_specs
+from affectproxy.llm.providers import UnknownProviderError, build_provider, get_provider_spec, provider_specs
 from affectproxy.llm.types import (
     REQUEST_OPTIONS,
     FollowUp,
@@ -46,8 +46,8 @@ __all__ = [
     "RequestContext",
     "UnknownProviderError",
     "Usage",
+    "build_provider",
     "estimate_tokens",
-    "get_provider",
     "get_provider_spec",
     "provider_specs",
 ]

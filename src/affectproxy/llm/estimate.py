@@ -9,7 +9,9 @@ every request instead of sending it:
 - **input tokens by modality**: audio at the provider's tokens per second
   (:attr:`~affectproxy.llm.types.ProviderSpec.audio_tokens_per_second`, e.g. 32 for Gemini); text counted by the
   provider's own count-tokens call where it has one (``count_tokens(request) -> int``; free of charge; the system
-  prompt is counted as one more text part), else estimated at 4 characters per token, and the result says which;
+  prompt is counted as one more text part: Gemini's countTokens, Anthropic's messages.count_tokens), else
+  estimated at 4 characters per token (OpenAI: chat completions have no count call), and the result says which;
+  the providers built for counting are closed before :func:`estimate` returns;
 - **output tokens**: the evaluator's ``expected_output_tokens`` per request, always an estimate;
 - **cost**: from the provider's price table (or the ``llm`` option ``prices``), None when the model has no price.
 
@@ -187,6 +189,7 @@ class _Pricer:
         self.count = count
         self.notes: list[str] = []
         self._counters: dict[tuple[str, str], Any] = {}
+        self._built: list[Any] = []  # the providers built for counting; close() closes them
         self._counted: dict[tuple[str, ...], int] = {}  # the same text is counted once
         self._noted: set[tuple[str, ...]] = set()
 
@@ -207,16 +210,19 @@ class _Pricer:
         return override if override is not None else self.spec(provider).prices.get(model)
 
     def counter(self, request: LLMRequest) -> Any:
-        """The provider instance's ``count_tokens``, or None (no such method, no key, not installed)."""
+        """The ``count_tokens`` of a provider instance built for this estimate (one per provider options; closed
+        by :meth:`close`), or None (no such method, no key, not installed)."""
         from affectproxy.errors import AffectProxyError
-        from affectproxy.llm.providers import get_provider, options_key
+        from affectproxy.llm.providers import build_provider, options_key
 
         options = {**self.config.provider(request.provider).provider_options(), **dict(request.provider_options)}
         key = (request.provider, options_key(options))
         if key not in self._counters:
             fn = None
             try:
-                fn = getattr(get_provider(request.provider, **options), "count_tokens", None)
+                provider = build_provider(request.provider, **options)
+                self._built.append(provider)
+                fn = getattr(provider, "count_tokens", None)
                 if fn is None:
                     self.note(("nocount", request.provider),
                               f"{request.provider} has no count-tokens call: its text tokens are estimated at "
@@ -227,6 +233,19 @@ class _Pricer:
                           f"since its count-tokens call cannot be used here ({type(exc).__name__}: {exc}).")
             self._counters[key] = fn
         return self._counters[key]
+
+    def close(self) -> None:
+        """Close the providers built for counting (their SDK clients' connections); a failure is a note."""
+        built, self._built = self._built, []
+        self._counters.clear()
+        for provider in built:
+            close = getattr(provider, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:  # cleanup must not hide the estimate
+                    self.note(("closefail", provider.name), f"{provider.name}: closing the provider used for "
+                                                            f"counting failed ({type(exc).__name__}: {exc}).")
 
     def text_tokens(self, request: LLMRequest) -> tuple[int, bool]:
         if not any(p.kind == "text" and p.text for p in request.parts) and not request.system:
@@ -353,6 +372,7 @@ def estimate(
                 pricer.note(("followup", ev.name), f"{ev.name}: rounds that depend on the answers (e.g. an llm "
                                                    "supervisor) are not included.")
     finally:
+        pricer.close()
         readers.close()
         if opened:
             db.close()

@@ -174,31 +174,14 @@ def build_provider(name: str, **options: Any) -> Provider:
     return spec.factory(**options)
 
 
-_INSTANCES: dict[tuple[str, str], Provider] = {}
-
-
 def options_key(options: dict[str, Any]) -> str:
     """A hashable key for provider options (values by canonical JSON; never stored anywhere)."""
     return canonical_json(options)
 
 
-def get_provider(name: str, **options: Any) -> Provider:
-    """The provider ``name`` built with ``options``, one shared instance per (name, options) in this process.
-
-    The :class:`~affectproxy.llm.layer.LLMLayer` keeps its own instances (so it can close them); use this for
-    one-off calls such as counting tokens.
-    """
-    key = (name, options_key(options))
-    with _LOCK:
-        if key not in _INSTANCES:
-            _INSTANCES[key] = build_provider(name, **options)
-        return _INSTANCES[key]
-
-
 __all__ = [
     "UnknownProviderError",
     "build_provider",
-    "get_provider",
     "get_provider_spec",
     "provider_specs",
     "register",

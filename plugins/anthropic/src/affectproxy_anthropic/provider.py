@@ -6,6 +6,7 @@ keywords such as ``minimum``/``maximum`` move into descriptions, so the layer's 
 them), or, with ``structured="tool"``, through a forced tool call whose input schema is the request's schema.
 ``messages.create`` in anthropic 2.10 has no ``temperature``, ``top_p`` or ``seed`` parameter, so this provider
 declares that it cannot send them (the layer notes it once). The SDK's own retries are off (``max_retries=0``).
+``count_tokens`` asks ``messages.count_tokens`` (free) about the same body, for the dry run's text tokens.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ CAN_SEND = frozenset({"system", "schema", "max_output_tokens"})
 _ANTHROPIC_URL = "https://api.anthropic.com"
 LOCAL_PLACEHOLDER_KEY = "no-key-needed"
 _TOOL = "answer"
+#: The arguments of messages.create (see ``body``) that messages.count_tokens takes too: it refuses max_tokens,
+#: and request options (``extra_body``, e.g. service_tier) do not change what the input is.
+_COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "output_config"})
 
 
 class AnthropicProvider(BatchViaModule):
@@ -126,12 +130,31 @@ class AnthropicProvider(BatchViaModule):
 
     def generate(self, request: LLMRequest, *, timeout: float) -> ProviderResponse:
         """One call; raises the affectproxy.errors service errors, never retries."""
+        where = f"{self.name} model {request.model!r}"
+        message = self._send(self.client().messages.create, self.body(request), where, timeout)
+        return self._read(message, where)
+
+    def count_tokens(self, request: LLMRequest, *, timeout: float = 60.0) -> int:
+        """The API's count of the input tokens :meth:`generate` would send for ``request``
+        (``messages.count_tokens``, free of charge): the same messages, system prompt and output format or tool;
+        raises the affectproxy.errors service errors, never retries."""
+        body = {k: v for k, v in self.body(request).items() if k in _COUNTED}
+        where = f"{self.name} model {request.model!r} count_tokens"
+        return int(self._send(self.client().messages.count_tokens, body, where, timeout).input_tokens)
+
+    def close(self) -> None:
+        """Close the SDK client's connections (a later call opens a new client)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _send(self, method: Any, body: dict[str, Any], where: str, timeout: float) -> Any:
+        """``method(**body, timeout=timeout)`` with the SDK's errors mapped to the affectproxy.errors ones."""
         import anthropic
 
-        client = self.client()
-        where = f"{self.name} model {request.model!r}"
         try:
-            message = client.messages.create(**self.body(request), timeout=timeout)
+            return method(**body, timeout=timeout)
         except anthropic.APIStatusError as exc:
             raise self._status_error(exc, where) from None
         except anthropic.APITimeoutError:
@@ -144,7 +167,6 @@ class AnthropicProvider(BatchViaModule):
             raise ServiceUnavailableError(
                 f"{where}: malformed response body from {self.base_url} ({scrub(str(exc), self._api_key)[:120]})."
             ) from None
-        return self._read(message, where)
 
     def _status_error(self, exc: Any, where: str) -> ServiceError:
         status = int(exc.status_code)

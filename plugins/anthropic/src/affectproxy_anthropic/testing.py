@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import urlparse
 
 from affectproxy.llm.testserver import Recorded, Reply, ScriptedServer, example_for, words
 
 _ids = itertools.count(1)
+#: The token-counting route (``client.messages.count_tokens``); messages are ``POST /v1/messages``.
+COUNT_PATH = "/v1/messages/count_tokens"
 
 
 class AnthropicTestServer(ScriptedServer):
     """Speaks ``POST /v1/messages``; answers with a message carrying the scripted text (or, when the request
-    forces a tool, a ``tool_use`` block whose input is the scripted JSON).
+    forces a tool, a ``tool_use`` block whose input is the scripted JSON). ``POST /v1/messages/count_tokens``
+    answers ``{"input_tokens": n}`` by the rule the messages' ``usage`` follows (:func:`input_tokens`), so a dry
+    run's count equals what the run is then charged.
 
     Args:
         answer: body -> answer text, JSON value or :class:`Reply`; default: a minimal value of the request's
@@ -67,8 +74,37 @@ class AnthropicTestServer(ScriptedServer):
             return tool.get("input_schema")
         return (((body or {}).get("output_config") or {}).get("format") or {}).get("schema")
 
+    def _respond(self, handler: BaseHTTPRequestHandler) -> None:
+        if urlparse(handler.path).path.rstrip("/").endswith(COUNT_PATH):
+            self._count(handler)
+        else:
+            super()._respond(handler)
+
+    def _count(self, handler: BaseHTTPRequestHandler) -> None:
+        """``POST /v1/messages/count_tokens``: ``{"input_tokens": n}`` by :func:`input_tokens`, the rule of the
+        messages' ``usage``; recorded, key-checked and scripted (errors, delays, raw bodies) as messages are."""
+        length = int(handler.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(handler.rfile.read(length)) if length else None
+        except ValueError:
+            body = None
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        with self._lock:
+            self.requests.append(Recorded(handler.path, headers, body))
+        if self.key is not None and not self.authorised(headers):
+            self._send(handler, 401, self.error_body(401, "Incorrect API key provided: sk-abc1********wxyz."))
+            return
+        reply = self._take(body) or Reply()
+        time.sleep(reply.delay)
+        if reply.raw is not None:
+            self._send(handler, reply.status, reply.raw, reply.headers)
+        elif reply.status == 200:
+            self._send(handler, 200, {"input_tokens": input_tokens(body)}, reply.headers)
+        else:
+            self._send(handler, reply.status, self.error_body(reply.status, reply.text or "error"), reply.headers)
+
     def success(self, body: Any, text: str) -> Any:
-        prompt = words((body or {}).get("messages")) + words({"system": (body or {}).get("system", "")})
+        prompt = input_tokens(body)
         tool = self._tool(body)
         if tool is not None:
             content: list[dict[str, Any]] = [{"type": "tool_use", "id": f"toolu_{next(_ids)}", "name": tool["name"],
@@ -94,6 +130,12 @@ class AnthropicTestServer(ScriptedServer):
         return {"type": "error", "error": {"type": kind, "message": message}}
 
 
+def input_tokens(body: Any) -> int:
+    """The server's count of a messages body's input tokens: the words of its messages and system prompt (its
+    ``usage`` reports these, cache reads included, and ``count_tokens`` answers them)."""
+    return words((body or {}).get("messages")) + words({"system": (body or {}).get("system", "")})
+
+
 def system_text(body: Any) -> str:
     """The system prompt of a recorded messages body."""
     system = (body or {}).get("system", "")
@@ -111,4 +153,5 @@ def user_text(body: Any) -> str:
     return "\n".join(out)
 
 
-__all__ = ["AnthropicTestServer", "Recorded", "Reply", "example_for", "system_text", "user_text"]
+__all__ = ["COUNT_PATH", "AnthropicTestServer", "Recorded", "Reply", "example_for", "input_tokens", "system_text",
+           "user_text"]

@@ -134,7 +134,6 @@ class GeminiProvider(BatchViaModule):
                 "No Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment, or pass api_key "
                 "to the llm options. Get one at https://aistudio.google.com/apikey."
             )
-        from google import genai
         from google.genai import types
 
         _warm_types(types)
@@ -145,13 +144,24 @@ class GeminiProvider(BatchViaModule):
         self.keep_files = bool(keep_files)
         self.inline_limit = int(inline_limit)
         self.file_wait = float(file_wait)
-        self._client = genai.Client(
-            api_key=key, vertexai=False,
-            http_options=types.HttpOptions(base_url=self.base_url, api_version=self.api_version, retry_options=None),
-        )
+        self._sdk: Any = None  # the genai.Client, built on first use and closed by close()
         self._files: dict[str, tuple[str, str, float]] = {}  # sha256 -> (name, uri, uploaded at)
         self._file_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    @property
+    def _client(self) -> Any:
+        """The SDK client (built on first use; after :meth:`close`, a new one)."""
+        with self._lock:
+            if self._sdk is None:
+                from google import genai
+
+                self._sdk = genai.Client(
+                    api_key=self._key, vertexai=False,
+                    http_options=self._types.HttpOptions(base_url=self.base_url, api_version=self.api_version,
+                                                         retry_options=None),
+                )
+            return self._sdk
 
     def __repr__(self) -> str:
         return f"GeminiProvider(base_url={self.base_url!r}, api_version={self.api_version!r})"
@@ -226,17 +236,22 @@ class GeminiProvider(BatchViaModule):
         return request_bytes(request, self.inline_limit)
 
     def close(self) -> None:
-        """Delete the files this provider uploaded, unless ``keep_files``."""
+        """Delete the files this provider uploaded (unless ``keep_files``), then close the SDK client's
+        connections (a later call opens a new client)."""
         with self._lock:
             files = list(self._files.values())
             self._files.clear()
-        if self.keep_files:
-            return
-        for name, _, _ in files:
-            try:
-                self._client.files.delete(name=name)
-            except Exception as exc:
-                raise self._map(exc, f"deleting the uploaded file {name}") from None
+        try:
+            for name, _, _ in [] if self.keep_files else files:
+                try:
+                    self._client.files.delete(name=name)
+                except Exception as exc:
+                    raise self._map(exc, f"deleting the uploaded file {name}") from None
+        finally:
+            with self._lock:
+                sdk, self._sdk = self._sdk, None
+            if sdk is not None:
+                sdk.close()
 
     # -- one call --------------------------------------------------------------------------------------------
     def _part(self, part: Part, timeout: float) -> Any:

@@ -119,6 +119,13 @@ class OpenAIProvider(BatchViaModule):
                                              organization=self._organization, project=self._project)
             return self._client
 
+    def close(self) -> None:
+        """Close the SDK client's connections (a later call opens a new client)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     # -- request ---------------------------------------------------------------------------------------------
     def _content(self, request: LLMRequest) -> str | list[dict[str, Any]]:
         if all(p.kind == "text" for p in request.parts):
