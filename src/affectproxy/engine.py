@@ -201,6 +201,22 @@ class _Driver:
             self.bar.update(sum(s.id in self.todo for s in outcome.task.segments))
 
 
+def preflight(evaluators: Sequence[Evaluator], llm: Mapping[str, Any] | None) -> None:
+    """Stop before anything starts when an evaluator cannot run here, naming every problem at once (LLM
+    evaluators' checks see the run's ``llm`` settings).
+
+    Raises:
+        AffectProxyError: the problems, each with its fix; LLMConfigError: bad ``llm`` settings.
+    """
+    problems = check_evaluators(evaluators, llm=llm)
+    if problems:
+        raise AffectProxyError(
+            f"{_plural(len(problems), 'evaluator')} cannot run here, so nothing was started: "
+            + "; ".join(str(p) for p in problems)
+            + ". Fix these, or leave those evaluators out (CLI: --skip-unavailable)."
+        )
+
+
 def evaluate(
     segments: Sequence[Segment],
     evaluators: Sequence[EvaluatorLike] | EvaluatorLike,
@@ -302,15 +318,7 @@ def evaluate(
     segments = list(segments)
     check_unique_ids(segments)
     built = resolve(evaluators)
-    keyed = any(isinstance(v, Mapping) and v.get("api_key") for v in (llm or {}).values())
-    # an LLM evaluator's own check looks for keys in the environment; keys given in llm= options count too
-    problems = check_evaluators([ev for ev, _ in built if not (keyed and is_llm(ev))])
-    if problems:
-        raise AffectProxyError(
-            f"{_plural(len(problems), 'evaluator')} cannot run here, so nothing was started: "
-            + "; ".join(str(p) for p in problems)
-            + ". Fix these, or leave those evaluators out (CLI: --skip-unavailable)."
-        )
+    preflight([ev for ev, _ in built], llm)
     db = store if isinstance(store, Store) else Store(store)
     readers = Readers()
     layer = None
@@ -375,4 +383,4 @@ def warn_failures(summaries: Sequence[RunSummary], *, stacklevel: int = 2) -> No
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "RunFailuresWarning", "RunSummary", "check_estimate", "check_unique_ids", "evaluate",
-           "resolve"]
+           "preflight", "resolve"]

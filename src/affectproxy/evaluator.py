@@ -37,7 +37,9 @@ class Evaluator(Protocol):
             nothing (no weights, no network) and be fast: the preflight
             (:func:`affectproxy.registry.check_evaluators`) calls it for every evaluator before the first segment,
             and a run stops before it starts, listing every problem at once. Without it the preflight falls back
-            to the spec's ``check()``, which knows only the defaults.
+            to the spec's ``check()``, which knows only the defaults. An LLM evaluator's ``check(llm=None)`` may
+            take the run's :class:`~affectproxy.llm.config.LLMConfig` as ``llm``, to accept a key or local
+            ``base_url`` given there (``config.provider(name).api_key``) as well as one in the environment.
     """
 
     name: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import threading
 import weakref
@@ -253,15 +254,18 @@ class Problem:
         return f"{self.name}: {self.reason}"
 
 
-def check_evaluators(evaluators: Sequence[Evaluator]) -> list[Problem]:
+def check_evaluators(evaluators: Sequence[Evaluator], *, llm: Any = None) -> list[Problem]:
     """Preflight: ask every built evaluator whether it can run here, before the first segment.
 
     Uses the instance's own ``check()`` when it has one (it sees the options the evaluator was built with, e.g.
     ``model=DIR``), else the ``check`` of the spec that built it through :func:`get_evaluator`; an instance built
     by hand without ``check()`` counts as ready. Checks load nothing (no weights, no network), so this is fast.
+    A ``check`` that takes an ``llm`` keyword (LLM evaluators) is given the run's LLM settings, so a key or a
+    local ``base_url`` given there counts as well as one in the environment.
 
     Args:
         evaluators: built evaluator instances.
+        llm: the run's LLM settings (an :class:`~affectproxy.llm.config.LLMConfig` or its mapping form).
 
     Returns:
         Every problem at once (empty when all can run), each with the evaluator's name and the reason with its fix.
@@ -277,6 +281,7 @@ def check_evaluators(evaluators: Sequence[Evaluator]) -> list[Problem]:
         ['rater: RATER_API_KEY is not set; export it and run again']
     """
     problems = []
+    config = None
     for ev in evaluators:
         name = str(getattr(ev, "name", type(ev).__name__))
         own = getattr(ev, "check", None)
@@ -288,7 +293,14 @@ def check_evaluators(evaluators: Sequence[Evaluator]) -> list[Problem]:
         else:
             continue
         try:
-            result = check()
+            if _takes_llm(check):
+                if config is None:
+                    from affectproxy.llm.config import LLMConfig
+
+                    config = llm if isinstance(llm, LLMConfig) else LLMConfig.from_mapping(llm)
+                result = check(llm=config)
+            else:
+                result = check()
         except Exception as exc:
             problems.append(Problem(name, f"{what} raised {type(exc).__name__}: {exc}"))
             continue
@@ -299,6 +311,13 @@ def check_evaluators(evaluators: Sequence[Evaluator]) -> list[Problem]:
             problems.append(Problem(name, result.reason or f"{what} failed without saying why; ask the plugin's "
                                                           "author"))
     return problems
+
+
+def _takes_llm(check: Any) -> bool:
+    try:
+        return "llm" in inspect.signature(check).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no keyword
+        return False
 
 
 def get_evaluator(name: str, /, **options: Any) -> Evaluator:

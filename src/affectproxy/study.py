@@ -260,7 +260,7 @@ class Study:
             except MissingDependencyError as exc:
                 problems.append(Problem(str(entry.get("name", entry["type"])), str(exc)))
                 continue
-            found = check_evaluators([ev])
+            found = check_evaluators([ev], llm=self.llm)
             problems += found
             if not found:
                 usable.append(ev)

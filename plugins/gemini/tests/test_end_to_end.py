@@ -71,6 +71,19 @@ def test_evaluate_then_rerun_pays_nothing_twice(server, key, tmp_path, mode) -> 
         assert key.encode() not in data, path
 
 
+def test_a_key_given_in_the_llm_settings_passes_the_preflight(server, tmp_path) -> None:
+    from affectproxy_gemini.testing import fake_key
+
+    key = fake_key()  # not in the environment: only in llm=
+    segs = write_speech(tmp_path, 2)
+    res = ap.evaluate(segs, [{"type": "gemini", "base_url": server.url}], store=tmp_path / "s.db", progress=False,
+                      llm={"gemini": {"api_key": key}})
+    assert len(res.estimates) == 2 and server.count("generate") == 2
+    assert {c.call.api_key for c in server.generate_calls} == {key}
+    for path, data in every_file_bytes(tmp_path):
+        assert key.encode() not in data, path
+
+
 def test_no_key_fails_before_any_segment(server, tmp_path) -> None:
     segs = write_speech(tmp_path, 3)
     with pytest.raises(ap.AffectProxyError, match="nothing was started: gemini: no API key: set GEMINI_API_KEY"):

@@ -489,3 +489,18 @@ def test_instance_check_sees_its_own_panel() -> None:
                                         {"role": "legitimising", "provider": "openai", "model": "m",
                                          "provider_options": {"base_url": "http://h"}}]).check()
     assert missing.reason == "TRUST panel: neutral: LLM provider 'nope' is not installed (pip install affectproxy-nope)"
+
+
+def test_preflight_takes_keys_and_local_servers_from_the_llm_settings_per_provider(tmp_path: Path) -> None:
+    """A key given in ``llm=`` for one provider vouches for that provider only: the panel's OpenAI advocate,
+    with no key anywhere, still stops the run before it starts, and names only itself."""
+    import soundfile as sf
+
+    sf.write(tmp_path / "a.wav", np.zeros(16000, dtype=np.float32), 16000)
+    segs = [ap.Segment("s1", ap.Recording("a", str(tmp_path / "a.wav")), 0.0, 1.0, text="We must act.")]
+    llm = {"gemini": {"api_key": "x" + secrets.token_hex(8)}, "anthropic": {"base_url": "http://127.0.0.1:9"}}
+    with pytest.raises(ap.AffectProxyError, match="nothing was started") as caught:
+        ap.evaluate(segs, [TrustEvaluator()], store=tmp_path / "s.db", llm=llm, progress=False)
+    assert "delegitimising (openai): set OPENAI_API_KEY" in str(caught.value)
+    assert "gemini" not in str(caught.value) and "anthropic" not in str(caught.value)
+    assert TrustEvaluator().check(llm=LLMConfig.from_mapping({**llm, "openai": {"base_url": "http://127.0.0.1:9"}})).ok

@@ -384,13 +384,14 @@ def evaluate_on_ray(
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
 
-    from affectproxy.engine import RunSummary, check_unique_ids, resolve, warn_failures
+    from affectproxy.engine import RunSummary, check_unique_ids, preflight, resolve, warn_failures
 
     ray = import_ray()
     segments = list(segments)
     check_unique_ids(segments)
     plain, ray_options = _split_ray_options(evaluators)
     built = resolve(plain)
+    preflight([ev for ev, _ in built], llm)  # before the cluster starts
     started = connect(address)
     db = store if isinstance(store, Store) else Store(store)
     out_dir = Path(output) if output is not None else _default_output(db)

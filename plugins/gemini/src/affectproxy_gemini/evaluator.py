@@ -25,7 +25,7 @@ import collections
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from affectproxy.evaluator import CheckResult
 from affectproxy.llm.types import LLMAnswer, LLMRequest, Part, RequestContext
 from affectproxy.model import Dimension, EmotionEstimate, Segment
 from affectproxy_gemini.prompts import Prompt, audit_schema, load_prompt, rating_schema, speech_schema, tagged
+
+if TYPE_CHECKING:
+    from affectproxy.llm.config import LLMConfig
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 OUTPUT_VERSION = 1
@@ -140,10 +143,13 @@ class GeminiEvaluator:
             fp.update(window=self.window, overlap=self.overlap)
         return fp
 
-    def check(self) -> CheckResult:
-        """Whether a Gemini key is set (GOOGLE_API_KEY or GEMINI_API_KEY)."""
+    def check(self, llm: LLMConfig | None = None) -> CheckResult:
+        """Whether a Gemini key is set: in the run's LLM settings (``llm={"gemini": {"api_key": ...}}``) or the
+        environment (GOOGLE_API_KEY or GEMINI_API_KEY)."""
         from affectproxy_gemini.plugin import check_key
 
+        if llm is not None and llm.provider("gemini").api_key:
+            return CheckResult(True)
         return check_key()
 
     def evaluate(self, segments: Sequence[Segment]) -> list[EmotionEstimate]:

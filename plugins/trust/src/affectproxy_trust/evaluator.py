@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -35,11 +35,22 @@ from affectproxy.errors import AffectProxyError, EvaluatorOutputError
 from affectproxy.llm.types import FollowUp, LLMAnswer, LLMRequest, Part, RequestContext
 from affectproxy_trust.panel import Advocate, TrustConfigError, load_prompt, parse_advocates, prompt_hash
 
+if TYPE_CHECKING:
+    from affectproxy.llm.config import LLMConfig
+
 #: Bumped when the user message's layout or the output's meaning changes (part of the fingerprint).
 OUTPUT_VERSION = "1"
 SCALES = ("pathos", "logos", "ethos")
 SUPERVISORS = ("median", "mean", "llm")
 _SECRET_OPTIONS = ("api_key", "key", "token", "auth_token")
+
+
+def _configured(llm: LLMConfig | None, provider: str) -> bool:
+    """Whether the run's LLM settings give ``provider`` a key or a local ``base_url``."""
+    if llm is None:
+        return False
+    settings = llm.provider(provider)
+    return bool(settings.api_key or settings.base_url)
 
 
 class TrustPanelError(AffectProxyError):
@@ -219,9 +230,10 @@ class TrustEvaluator:
                                       "prompt": prompt_hash(self._supervisor_prompt)}
         return fp
 
-    def check(self) -> ap.CheckResult:
-        """Whether every panel member's provider is installed and, unless it has its own ``base_url`` (a local
-        server), has its key in the environment. Loads no SDK and calls no network."""
+    def check(self, llm: LLMConfig | None = None) -> ap.CheckResult:
+        """Whether every panel member's provider is installed and, unless it has a ``base_url`` (a local server:
+        its own, or in the run's LLM settings ``llm``), has its key in the run's LLM settings or the environment.
+        Loads no SDK and calls no network."""
         import importlib.util
 
         from affectproxy.llm.providers import provider_specs
@@ -236,7 +248,7 @@ class TrustEvaluator:
             if spec is None or any(importlib.util.find_spec(r) is None for r in spec.requires):
                 hint = spec.extra if spec is not None and spec.extra else f"pip install affectproxy-{provider}"
                 problems.append(f"{who}: LLM provider {provider!r} is not installed ({hint})")
-            elif "base_url" not in options:
+            elif "base_url" not in options and not _configured(llm, provider):
                 result = spec.check()
                 if not result.ok:
                     problems.append(f"{who} ({provider}): {result.reason}")
