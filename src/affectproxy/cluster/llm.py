@@ -228,13 +228,9 @@ class ClusterLayer(LLMLayer):
     """The LLM layer on a worker: everything as usual, but limits, cache and call log live in the hub."""
 
     def __init__(self, hub: Any, llm: Mapping[str, Any] | None, max_cost: float | None = None) -> None:
-        super().__init__(HubStore(hub), config=LLMConfig.from_mapping(llm or {}))  # type: ignore[arg-type]
-        self._hub = hub
-        if max_cost is not None:
-            self.budget = RemoteBudget(hub, max_cost)  # type: ignore[assignment]
-
-    def _limiter(self, provider: str, model: str, cfg: ProviderConfig) -> Any:
-        return RemoteLimiter(self._hub, provider, model)
+        super().__init__(HubStore(hub), config=LLMConfig.from_mapping(llm or {}),  # type: ignore[arg-type]
+                         budget=None if max_cost is None else RemoteBudget(hub, max_cost),
+                         limiter=lambda provider, model, cfg: RemoteLimiter(hub, provider, model))
 
 
 __all__ = ["ClusterLayer", "HubStore", "LLMHub", "RemoteBudget", "RemoteLimiter", "save_drained"]

@@ -35,7 +35,7 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -125,6 +125,10 @@ def _where(request: LLMRequest) -> str:
     return f"{who}{tag}: {request.provider}/{request.model}"
 
 
+def _local_limiter(provider: str, model: str, cfg: ProviderConfig) -> Limiter:
+    return Limiter(cfg.max_in_flight, cfg.rpm, cfg.tpm)
+
+
 class LLMLayer:
     """Runs LLM requests for one run (one ``ap.evaluate`` call), shared by every LLM evaluator in it.
 
@@ -133,17 +137,24 @@ class LLMLayer:
         config: limits, retries and prices per provider (:class:`~affectproxy.llm.config.LLMConfig`).
         max_cost: the run's budget in USD (None: no limit); no paid call starts that would exceed it
             (:class:`~affectproxy.errors.BudgetExceededError`; see :mod:`affectproxy.llm.budget`).
+        budget: a budget shared with other processes instead of one made from ``max_cost`` (anything with
+            ``max_cost`` and ``reserve(amount, what=...)``, e.g. a cluster's, held by its hub).
+        limiter: ``(provider, model, settings) -> limiter`` making each model's limiter (anything with
+            ``slot(tokens)`` and ``pause(seconds)``; default a :class:`~affectproxy.llm.limits.Limiter` of this
+            process, from the settings' ``max_in_flight``, ``rpm`` and ``tpm``).
     """
 
-    def __init__(self, store: Store | None, *, config: LLMConfig | None = None,
-                 max_cost: float | None = None) -> None:
+    def __init__(self, store: Store | None, *, config: LLMConfig | None = None, max_cost: float | None = None,
+                 budget: Any = None, limiter: Callable[[str, str, ProviderConfig], Any] | None = None) -> None:
+        if budget is not None and max_cost is not None:
+            raise ValueError("LLMLayer: give max_cost or a shared budget, not both.")
         self.store = store
         self.config = config or LLMConfig()
         self._lock = threading.RLock()
         self._providers: dict[tuple[str, str], Provider] = {}
         self._building: dict[tuple[str, str], threading.Lock] = {}
         self._auth_failed: dict[tuple[str, str], AuthenticationError] = {}
-        self._limiters: dict[tuple[str, str], Limiter] = {}
+        self._limiters: dict[tuple[str, str], Any] = {}
         self._versions: dict[tuple[str, str], str] = {}
         self._warned: set[tuple[str, ...]] = set()
         self._rows: list[dict[str, Any]] = []
@@ -151,7 +162,8 @@ class LLMLayer:
             max_workers=max(32, 4 * self.config.max_in_flight), thread_name_prefix="affectproxy-llm"
         )
         self._closed = False
-        self.budget = None if max_cost is None else Budget(max_cost)
+        self.budget = budget if budget is not None else (None if max_cost is None else Budget(max_cost))
+        self._make_limiter = limiter or _local_limiter
 
     # -- public ----------------------------------------------------------------------------------------------
     @property
@@ -254,11 +266,11 @@ class LLMLayer:
         return get_provider_spec(provider).prices.get(model)
 
     # -- one request -----------------------------------------------------------------------------------------
-    def _limiter(self, provider: str, model: str, cfg: ProviderConfig) -> Limiter:
+    def _limiter(self, provider: str, model: str, cfg: ProviderConfig) -> Any:
         with self._lock:
             key = (provider, model)
             if key not in self._limiters:
-                self._limiters[key] = Limiter(cfg.max_in_flight, cfg.rpm, cfg.tpm)
+                self._limiters[key] = self._make_limiter(provider, model, cfg)
             return self._limiters[key]
 
     def _note(self, key: tuple[str, ...], message: str) -> None:
