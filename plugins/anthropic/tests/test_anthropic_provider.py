@@ -140,7 +140,7 @@ def test_prices_and_plugin() -> None:
 
 
 def test_unknown_provider_option_names_the_fix() -> None:
-    from affectproxy_anthropic.plugin import ProviderOptionError
+    from affectproxy.llm.providers import ProviderOptionError
 
     (spec,) = list(affectproxy_llm_providers())
     with pytest.raises(ProviderOptionError, match="'api_version'"):

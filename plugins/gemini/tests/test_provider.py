@@ -238,3 +238,11 @@ def test_close_closes_the_sdk_client_and_a_later_call_opens_a_new_one(server, ke
         first.models.count_tokens(model=r.model, contents="x")
     assert provider.count_tokens(r) > 0 and provider._client is not first
     provider.close()
+
+
+def test_a_misspelt_provider_option_is_refused_with_the_closest_name(key) -> None:
+    from affectproxy.llm.providers import ProviderOptionError, build_provider
+
+    with pytest.raises(ProviderOptionError, match=r"Unknown gemini provider option 'inline_limt'\. Did you mean "
+                                                  r"'inline_limit'\?"):
+        build_provider("gemini", inline_limt=10)

@@ -172,7 +172,7 @@ def test_plugin_registers_provider_spec() -> None:
 
 
 def test_unknown_provider_option_names_the_fix() -> None:
-    from affectproxy_openai.plugin import ProviderOptionError
+    from affectproxy.llm.providers import ProviderOptionError
 
     (spec,) = list(affectproxy_llm_providers())
     with pytest.raises(ProviderOptionError, match=r"'base_ulr'\. Did you mean 'base_url'"):

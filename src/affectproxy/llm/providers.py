@@ -22,7 +22,7 @@ import difflib
 import importlib.metadata
 import importlib.util
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,6 +37,27 @@ from affectproxy.registry import ENTRY_POINT_GROUP, PLUGINS_ENV, _pinned
 
 class UnknownProviderError(AffectProxyError, LookupError):
     """No LLM provider of that name is installed."""
+
+
+class ProviderOptionError(AffectProxyError, ValueError):
+    """An option a provider does not take."""
+
+
+def check_options(provider: str, cls: type, options: Mapping[str, Any]) -> None:
+    """Refuse an option that the provider class ``cls`` does not take, naming the closest valid one (a provider
+    factory calls this before building).
+
+    Raises:
+        ProviderOptionError: e.g. "Unknown openai provider option 'base_ulr'. Did you mean 'base_url'? Valid: ...".
+    """
+    import inspect
+
+    valid = [p for p in inspect.signature(cls).parameters if p != "name"]
+    for key in options:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ProviderOptionError(f"Unknown {provider} provider option {key!r}.{hint} Valid: {', '.join(valid)}.")
 
 
 _LOCK = threading.RLock()
@@ -180,8 +201,10 @@ def options_key(options: dict[str, Any]) -> str:
 
 
 __all__ = [
+    "ProviderOptionError",
     "UnknownProviderError",
     "build_provider",
+    "check_options",
     "get_provider_spec",
     "provider_specs",
     "register",

@@ -8,26 +8,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import affectproxy as ap
+from affectproxy.llm.providers import check_options
 from affectproxy.llm.types import Provider, ProviderSpec
 from affectproxy_anthropic.prices import PRICES
 
 
-class ProviderOptionError(ap.AffectProxyError, ValueError):
-    """An unknown option for the ``anthropic`` provider."""
-
-
 def _make(**options: Any) -> Provider:
-    import difflib
-    import inspect
-
     from affectproxy_anthropic.provider import AnthropicProvider
 
-    valid = [p for p in inspect.signature(AnthropicProvider).parameters if p != "name"]
-    for key in options:
-        if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ProviderOptionError(f"Unknown anthropic provider option {key!r}.{hint} Valid: {', '.join(valid)}.")
+    check_options("anthropic", AnthropicProvider, options)
     return AnthropicProvider(**options)
 
 

@@ -360,6 +360,9 @@ _VERSION = re.compile(r"^v\d+(alpha|beta)?$")
 
 def make_provider(**options: Any) -> GeminiProvider:
     """The provider factory registered with the ``gemini`` ProviderSpec."""
+    from affectproxy.llm.providers import check_options
+
+    check_options("gemini", GeminiProvider, options)
     version = options.get("api_version")
     if version is not None and not _VERSION.match(str(version)):
         raise ServiceError(f"gemini api_version {version!r} is not a REST version such as 'v1beta' or 'v1'.")
