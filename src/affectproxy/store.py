@@ -488,7 +488,8 @@ class Store:
     # -- provider batch jobs (affectproxy.llm.batchmode) ------------------------------------------------------
     def put_batch_job(self, job_id: str, *, provider: str, model: str, evaluator: str, keys: Sequence[str],
                       state: str = "submitted") -> None:
-        """Record a submitted batch job and the cache keys of its requests (committed at once)."""
+        """Record a batch job and the cache keys of its requests (committed at once); state ``submitting`` records
+        an intent under a local token before the job is submitted (:meth:`settle_batch_job` gives it the id)."""
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO batch_jobs (id, provider, model, evaluator, created, state, request_keys) "
@@ -496,8 +497,24 @@ class Store:
                 (job_id, provider, model, evaluator, time.time(), state, json.dumps(list(keys))),
             )
 
+    def settle_batch_job(self, token: str, job_id: str) -> bool:
+        """Give the intent recorded as ``token`` (state ``submitting``) the provider's job id and state ``submitted``,
+        in one transaction; False when no such intent is recorded."""
+        with self._db:
+            found = self._db.execute("SELECT 1 FROM batch_jobs WHERE id = ? AND state = 'submitting'",
+                                     (token,)).fetchone()
+            self._db.execute("UPDATE batch_jobs SET id = ?, state = 'submitted' WHERE id = ? AND state = 'submitting'",
+                             (job_id, token))
+        return found is not None
+
+    def drop_batch_job(self, job_id: str) -> None:
+        """Forget a recorded batch job (an intent whose job never reached the provider)."""
+        with self._db:
+            self._db.execute("DELETE FROM batch_jobs WHERE id = ?", (job_id,))
+
     def set_batch_state(self, job_id: str, state: str) -> None:
-        """Record a batch job's new state (``submitted``, ``done``, ``expired``, ``failed``, ``cancelled``)."""
+        """Record a batch job's new state (``submitting``, ``submitted``, ``done``, ``expired``, ``failed``,
+        ``cancelled``)."""
         with self._db:
             self._db.execute("UPDATE batch_jobs SET state = ? WHERE id = ?", (state, job_id))
 

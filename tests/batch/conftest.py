@@ -69,3 +69,37 @@ def write_speech(folder: Path, n: int) -> list[ap.Segment]:
 @pytest.fixture
 def speech(tmp_path: Path) -> list[ap.Segment]:
     return write_speech(tmp_path, 6)
+
+
+class TextRater:
+    """A minimal LLM evaluator asking ``provider``/``model`` one text request per segment for a valence."""
+
+    name = "rater"
+    dimensions = (ap.Dimension("valence", -1, 1),)
+    sample_rate = None
+    min_duration = 0.0
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider, self.model = provider, model
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"type": "rater"}
+
+    def evaluate(self, segments: Any) -> list[Any]:
+        raise NotImplementedError("an LLM evaluator: the engine calls requests() and read()")
+
+    def requests(self, segments: Any, context: Any) -> list[Any]:
+        from affectproxy.llm.types import LLMRequest, Part
+
+        return [LLMRequest(self.provider, self.model, [Part("text", text=s.text)], schema={"type": "object"},
+                           segment_ids=(s.id,)) for s in segments]
+
+    def read(self, segments: Any, answers: Any) -> list[Any]:
+        return [ap.EmotionEstimate(s.id, "rater", {"valence": a.data["valence"]})
+                for s, a in zip(segments, answers, strict=True)]
+
+
+@pytest.fixture
+def text_rater() -> type[TextRater]:
+    """:class:`TextRater`, to build with a provider and model name."""
+    return TextRater

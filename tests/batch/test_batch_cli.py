@@ -15,7 +15,7 @@ import pytest
 
 import affectproxy as ap
 from affectproxy.llm.providers import registered
-from affectproxy.llm.types import LLMRequest, Part, ProviderResponse, ProviderSpec
+from affectproxy.llm.types import LLMRequest, ProviderResponse, ProviderSpec
 from affectproxy.store import Store
 from affectproxy_gemini.testing import FakeGemini
 
@@ -92,32 +92,11 @@ class _EchoPlugin:
         yield ProviderSpec(name="echo", factory=lambda **options: _Echo())
 
 
-class _Rater:
-    name = "rater"
-    dimensions = (ap.Dimension("valence", -1, 1),)
-    sample_rate = None
-    min_duration = 0.0
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"type": "rater"}
-
-    def evaluate(self, segments: Any) -> list[Any]:
-        raise NotImplementedError("an LLM evaluator: the engine calls requests() and read()")
-
-    def requests(self, segments: Any, context: Any) -> list[LLMRequest]:
-        return [LLMRequest("echo", "echo-1", [Part("text", text=s.text)], schema={"type": "object"},
-                           segment_ids=(s.id,)) for s in segments]
-
-    def read(self, segments: Any, answers: Any) -> list[Any]:
-        return [ap.EmotionEstimate(s.id, "rater", {"valence": a.data["valence"]})
-                for s, a in zip(segments, answers, strict=True)]
-
-
-def test_provider_without_batch_mode_is_refused(tmp_path: Path) -> None:
+def test_provider_without_batch_mode_is_refused(tmp_path: Path, text_rater: Any) -> None:
     rec = ap.Recording("r")
     segs = [ap.Segment("a", rec, 0, 1, text="x"), ap.Segment("b", rec, 1, 2, text="y")]
     with registered(_EchoPlugin(), "echo-plugin"):
         with pytest.raises(ap.AffectProxyError, match="LLM provider 'echo' has no batch mode: run 'rater' without"):
-            ap.evaluate(segs, [_Rater()], store=tmp_path / "s.db", progress=False, batch=True)
-        res = ap.evaluate(segs, [_Rater()], store=tmp_path / "s.db", progress=False)  # online works
+            ap.evaluate(segs, [text_rater("echo", "echo-1")], store=tmp_path / "s.db", progress=False, batch=True)
+        res = ap.evaluate(segs, [text_rater("echo", "echo-1")], store=tmp_path / "s.db", progress=False)  # online works
     assert len(res.estimates) == 2

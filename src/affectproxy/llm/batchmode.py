@@ -8,18 +8,25 @@ within up to 24 h).
 3. the rest go to the provider as **one job per (provider, model)**, cut into several jobs where one would pass the
    provider's per-job limits (:attr:`BatchViaModule.batch_max_requests`, :attr:`BatchViaModule.batch_max_bytes`:
    Gemini 20 MB of inlined requests, OpenAI 50,000 requests or a 200 MB file, Anthropic 100,000 requests or
-   256 MB) or the ``max_requests_per_job`` / ``max_bytes_per_job`` options; each job's id and its requests' cache
-   keys are recorded in the store (table ``batch_jobs``) the moment it is submitted;
+   256 MB) or the ``max_requests_per_job`` / ``max_bytes_per_job`` options; before each job is submitted an intent
+   is recorded in the store (table ``batch_jobs``, state ``submitting``, under a local token that the job carries
+   where the API allows: Gemini's display name, OpenAI's metadata), with its requests' cache keys; the moment the
+   provider answers, the token is replaced by the job's id (state ``submitted``, one transaction);
 4. the job is polled (a progress bar per job); each answer is validated against its schema and committed to the
    cache and the call log (``batch = 1``, cost at ``Price.cost(usage, batch=True)``) as the job returns it;
 5. ``evaluator.read`` turns each task's answers into estimates, saved through the engine's validation and commit
    path; a :class:`~affectproxy.llm.types.FollowUp` round (TRUST's supervisor) becomes a second job.
 
-Resume: a rerun first polls the recorded unfinished jobs of the evaluator and submits only requests that are
-neither cached nor in such a job, so a process killed while waiting never submits (or pays for) a job twice. A
-job that expired, failed or was cancelled, and requests a finished job answered with an error, are resubmitted
-(``resubmits`` more jobs in the same run, default 1) as a job of only those requests; what is still missing then
-fails its segments, and the next run asks only for it.
+Resume: a rerun first settles the evaluator's intents left in ``submitting`` by a process killed (or failed) while a
+submission was in flight: the provider is asked for the job (``find_batch``: Gemini and OpenAI by the token;
+Anthropic, whose batches carry no name, the earliest batch since the intent with as many requests and an id not
+recorded yet). A job found is recorded and polled like any other (answers are matched by cache key, so adopting a
+wrong job costs waiting, never money); an intent without a job is dropped; for a provider that cannot look jobs up
+the intent is dropped with a warning (check the provider's console). Then the rerun polls the recorded unfinished
+jobs of the evaluator and submits only requests that are neither cached nor in such a job, so a process killed while
+submitting or waiting never submits (or pays for) a job twice. A job that expired, failed or was cancelled, and
+requests a finished job answered with an error, are resubmitted (``resubmits`` more jobs in the same run, default 1)
+as a job of only those requests; what is still missing then fails its segments, and the next run asks only for it.
 
 No repair round in batch mode: an answer that does not fit its schema (or was blocked) fails its segment and is
 not cached, so the next run asks for it again.
@@ -37,8 +44,9 @@ import functools
 import json
 import os
 import time
+import uuid
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -62,6 +70,11 @@ class BatchProvider(Protocol):
     ``cancelled`` or ``expired`` (counts 0 when the API does not say); ``batch_results`` maps each answered
     request's cache key to its :class:`~affectproxy.llm.types.ProviderResponse` or the exception that explains
     its failure; ``cancel_batch`` cancels. Errors are the ServiceError family, as for ``generate``.
+
+    Optional: ``find_batch(token, *, created_after, n_requests, exclude=())`` returns the id of the job submitted
+    with ``token`` (created at or after ``created_after``, a Unix time; ``n_requests`` requests; not one of the ids
+    in ``exclude``) or None when there is none. A provider that has it is called ``submit_batch(requests,
+    token=...)`` and tags the job with the token where its API allows.
     """
 
     name: str
@@ -124,7 +137,9 @@ def split_jobs(requests: Sequence[LLMRequest], size: Callable[[LLMRequest], int]
 class BatchViaModule:
     """A provider mixin serving :class:`BatchProvider` from a module of the plugin's own that defines
     ``submit(provider, requests)``, ``poll(provider, job_id)``, ``results(provider, job_id)`` and
-    ``cancel(provider, job_id)`` (imported on first use, so plain online calls never load it).
+    ``cancel(provider, job_id)`` (imported on first use, so plain online calls never load it). A module that also
+    defines ``find(provider, token, created_after, n_requests, exclude)`` serves ``find_batch``, and its ``submit``
+    takes ``token=``.
 
     Attributes:
         batch_module: the module's import name, e.g. ``"affectproxy_gemini.batch"``.
@@ -147,9 +162,25 @@ class BatchViaModule:
 
         return importlib.import_module(self.batch_module)
 
-    def submit_batch(self, requests: list[LLMRequest]) -> str:
-        """Submit one batch job (one model); its id."""
-        return str(self._batch().submit(self, requests))
+    def submit_batch(self, requests: list[LLMRequest], token: str = "") -> str:
+        """Submit one batch job (one model), tagged with ``token`` where the API allows; its id."""
+        module = self._batch()
+        if token and hasattr(module, "find"):
+            return str(module.submit(self, requests, token=token))
+        return str(module.submit(self, requests))
+
+    def find_batch(self, token: str, *, created_after: float, n_requests: int, exclude: Collection[str] = ()
+                   ) -> str | None:
+        """The id of the job submitted with ``token`` (see :class:`BatchProvider`), or None.
+
+        Raises:
+            NotImplementedError: the plugin's batch module has no ``find``.
+        """
+        module = self._batch()
+        if not hasattr(module, "find"):
+            raise NotImplementedError(f"{self.batch_module} cannot look batch jobs up")
+        found = module.find(self, token, created_after, n_requests, exclude)
+        return None if found is None else str(found)
 
     def poll_batch(self, job_id: str) -> tuple[str, int, int]:
         """(state, answers ready, total); state is pending, running, succeeded, failed, cancelled or expired."""
@@ -321,6 +352,7 @@ class _Jobs:
             opts = {**self.layer.config.provider(r.provider).provider_options(), **dict(r.provider_options)}
             groups.setdefault((r.provider, r.model, options_key(opts)), {})[key] = r
         providers = {g: self._provider(next(iter(reqs.values()))) for g, reqs in groups.items()}  # refuse first
+        self._settle_intents(providers)
         recorded = self.db.batch_jobs(evaluator=self.evaluator, open_only=True) if self.db is not None else []
         for g, reqs in groups.items():
             provider = providers[g]
@@ -354,6 +386,38 @@ class _Jobs:
                 answers[key] = LLMAnswer(r, error=str(exc), exception=exc)
         return answers
 
+    def _settle_intents(self, providers: Mapping[tuple[str, str, str], Any]) -> None:
+        """Settle the intents (state ``submitting``) a run killed during submission left for these providers: the
+        job the provider finds is recorded as submitted, an intent without one is dropped."""
+        if self.db is None:
+            return
+        by_model = {g[:2]: p for g, p in providers.items()}
+        known = {job["id"] for job in self.db.batch_jobs()}
+        for job in self.db.batch_jobs(evaluator=self.evaluator):
+            provider = by_model.get((job["provider"], job["model"]))
+            if job["state"] != "submitting" or provider is None:
+                continue
+            find = getattr(provider, "find_batch", None)
+            found = None
+            try:
+                if find is not None:
+                    found = find(job["id"], created_after=job["created"], n_requests=len(job["request_keys"]),
+                                 exclude=known)
+            except NotImplementedError:
+                find = None
+            if find is None:
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job["created"]))
+                name, n = job["provider"], len(job["request_keys"])
+                warnings.warn(f"{name}/{job['model']}: a batch job of {n} requests may have been submitted at {when} "
+                              "without its id being recorded (a run stopped or failed during submission), and "
+                              f"{name} cannot look jobs up: check the provider's console and cancel it if it is "
+                              "there; its requests are submitted again now.", stacklevel=2)
+            if found:
+                self.db.settle_batch_job(job["id"], found)
+                known.add(found)
+            else:
+                self.db.drop_batch_job(job["id"])
+
     @staticmethod
     def _retryable(answer: LLMAnswer) -> bool:
         """A job's per-request error, or no answer from an expired / failed job (not an invalid or blocked
@@ -362,8 +426,9 @@ class _Jobs:
 
     def _submit(self, provider: Any, group: tuple[str, str, str], requests: list[LLMRequest]
                 ) -> tuple[list[tuple[str, list[str]]], dict[str, LLMAnswer]]:
-        """Submit ``requests`` as jobs within the provider's and the options' limits, each recorded as submitted;
-        the jobs (id, keys), and an error answer for each request too large for any job."""
+        """Submit ``requests`` as jobs within the provider's and the options' limits, each recorded as an intent
+        before and as submitted after; the jobs (id, keys), and an error answer for each request too large for any
+        job."""
         from affectproxy.llm.layer import _where
 
         budget = self.layer.budget
@@ -383,8 +448,15 @@ class _Jobs:
         jobs = []
         for chunk in chunks:
             keys = [r.cache_key() for r in chunk]
-            job_id = provider.submit_batch(chunk)
-            if self.db is not None:
+            token = "pending-" + uuid.uuid4().hex
+            if self.db is not None:  # a run killed before the id is written leaves this for the rerun to settle
+                self.db.put_batch_job(token, provider=group[0], model=group[1], evaluator=self.evaluator, keys=keys,
+                                      state="submitting")
+            if callable(getattr(provider, "find_batch", None)):
+                job_id = provider.submit_batch(chunk, token=token)
+            else:
+                job_id = provider.submit_batch(chunk)
+            if self.db is not None and not self.db.settle_batch_job(token, job_id):  # another run dropped the intent
                 self.db.put_batch_job(job_id, provider=group[0], model=group[1], evaluator=self.evaluator, keys=keys)
             jobs.append((job_id, keys))
         return jobs, refused

@@ -4,11 +4,15 @@
 ``messages.batches.create(requests=[{"custom_id": <cache key>, "params": <messages.create body>}])``, polled with
 ``messages.batches.retrieve`` (``in_progress`` -> ``ended``), answers from ``messages.batches.results`` (JSONL; one
 ``succeeded`` / ``errored`` / ``canceled`` / ``expired`` result per request, matched back by ``custom_id``).
+
+A message batch has no name or metadata: when a run was killed before a batch's id was recorded, :func:`find` takes
+the earliest batch (``messages.batches.list``, newest first) created since the run's intent with as many requests and
+an id not recorded yet. Adopting a wrong batch costs waiting, never money: answers are matched by cache key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from affectproxy.errors import ServiceError, ServiceUnavailableError
@@ -17,6 +21,8 @@ from affectproxy.llm.types import LLMRequest, ProviderResponse
 
 #: processing_status -> the layer's states (an ended batch may hold expired or errored results: per request).
 STATES = {"in_progress": "running", "canceling": "running", "ended": "succeeded"}
+#: Seconds a batch's ``created_at`` may precede the intent recorded before it (clocks differ).
+SKEW = 60.0
 
 
 def _call(provider: Any, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -39,11 +45,29 @@ def params(provider: Any, request: LLMRequest) -> dict[str, Any]:
     return body
 
 
-def submit(provider: Any, requests: Sequence[LLMRequest]) -> str:
-    """Create one message batch; its id."""
+def submit(provider: Any, requests: Sequence[LLMRequest], *, token: str = "") -> str:
+    """Create one message batch; its id (``token`` is not sent: a message batch has no name or metadata)."""
     batch = _call(provider, "creating the batch", provider.client().messages.batches.create,
                   requests=[{"custom_id": r.cache_key(), "params": params(provider, r)} for r in requests])
     return str(batch.id)
+
+
+def find(provider: Any, token: str, created_after: float, n_requests: int, exclude: Collection[str] = ()
+         ) -> str | None:
+    """The earliest batch created at or after ``created_after`` (less a minute for clock skew) with ``n_requests``
+    requests and an id not in ``exclude``, or None (``token`` is unused: batches carry no name)."""
+    def scan() -> str | None:
+        found = None
+        for batch in provider.client().messages.batches.list(limit=100):  # newest first
+            if batch.created_at.timestamp() < created_after - SKEW:
+                break
+            c = batch.request_counts
+            if c.processing + c.succeeded + c.errored + c.canceled + c.expired == n_requests \
+                    and batch.id not in exclude:
+                found = str(batch.id)
+        return found
+
+    return _call(provider, "listing batches", scan)  # type: ignore[no-any-return]
 
 
 def poll(provider: Any, job_id: str) -> tuple[str, int, int]:
@@ -80,4 +104,4 @@ def cancel(provider: Any, job_id: str) -> None:
     _call(provider, f"cancelling batch {job_id}", provider.client().messages.batches.cancel, job_id)
 
 
-__all__ = ["STATES", "cancel", "params", "poll", "results", "submit"]
+__all__ = ["SKEW", "STATES", "cancel", "find", "params", "poll", "results", "submit"]

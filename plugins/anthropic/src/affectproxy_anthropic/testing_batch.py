@@ -1,7 +1,8 @@
 """A local Anthropic server with Message Batches, for the real ``anthropic`` SDK (nothing mocked).
 
 :class:`AnthropicBatchServer` is an :class:`~affectproxy_anthropic.testing.AnthropicTestServer` (``/v1/messages``,
-with its script and answer function) that also serves ``POST /v1/messages/batches``,
+with its script and answer function) that also serves ``POST /v1/messages/batches`` (with ``create_delay`` seconds
+the batch is created at once but the answer waits), ``GET /v1/messages/batches?limit=&after_id=`` (newest first),
 ``GET /v1/messages/batches/{id}`` (``in_progress`` for ``pending_polls`` looks, then ``ended``),
 ``POST /v1/messages/batches/{id}/cancel`` and ``GET /v1/messages/batches/{id}/results`` (JSONL). Each request of a
 batch is answered when the batch is created, through the same script and answer function as an online call (a
@@ -17,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import attrs
 
@@ -48,6 +49,7 @@ class AnthropicBatchServer(AnthropicTestServer):
     """
 
     pending_polls = 1
+    create_delay = 0.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -90,7 +92,8 @@ class AnthropicBatchServer(AnthropicTestServer):
         return self
 
     def _route(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        path = urlparse(handler.path).path.rstrip("/")
+        url = urlparse(handler.path)
+        path = url.path.rstrip("/")
         if method == "POST" and path == self.path:
             self._respond(handler)
             return
@@ -105,7 +108,11 @@ class AnthropicBatchServer(AnthropicTestServer):
         parts = path.split("/")[4:]  # after /v1/messages/batches
         try:
             if method == "POST" and not parts:
-                self._send(handler, 200, self._create(json.loads(raw or b"{}")))
+                created = self._create(json.loads(raw or b"{}"))
+                time.sleep(self.create_delay)
+                self._send(handler, 200, created)
+            elif method == "GET" and not parts:
+                self._send(handler, 200, self._list(parse_qs(url.query)))
             elif method == "GET" and len(parts) == 1:
                 self._send(handler, 200, self._get(parts[0]))
             elif method == "POST" and len(parts) == 2 and parts[1] == "cancel":
@@ -150,8 +157,18 @@ class AnthropicBatchServer(AnthropicTestServer):
     def _get(self, job_id: str) -> dict[str, Any]:
         job = self.jobs[job_id]
         job.polls += 1
-        ended = job.cancelled or job.polls > self.pending_polls
-        return self._batch_json(job, "ended" if ended else "in_progress")
+        return self._batch_json(job, self._status(job))
+
+    def _status(self, job: FakeMessageBatch) -> str:
+        return "ended" if job.cancelled or job.polls > self.pending_polls else "in_progress"
+
+    def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        jobs = list(reversed(self.jobs.values()))
+        after = (query.get("after_id") or [""])[0]
+        start = [j.id for j in jobs].index(after) + 1 if after else 0
+        page = jobs[start:start + int((query.get("limit") or ["20"])[0])]
+        return {"data": [self._batch_json(j, self._status(j)) for j in page], "has_more": start + len(page) < len(jobs),
+                "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
 
     def _batch_json(self, job: FakeMessageBatch, status: str) -> dict[str, Any]:
         counts = {"processing": len(job.keys), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}

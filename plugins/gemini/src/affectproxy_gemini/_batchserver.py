@@ -3,13 +3,16 @@
 - ``POST /{version}/models/{model}:batchGenerateContent``: a job of inlined requests. Every request is answered
   at once, through the same path as ``generateContent`` (the responder, scripted behaviours and usage rules all
   apply; a scripted RateLimit / ServerError / Refuse becomes that request's error in the job's output: a partial
-  failure), and recorded in ``generate_calls``.
+  failure), and recorded in ``generate_calls``. With ``create_delay`` seconds the job is created at once but the
+  answer waits (a test kills the client while its create call is in flight).
   A job whose request body passes ``batch_max_bytes`` (20 MiB, as the real API) is refused with 400
   ``INVALID_ARGUMENT`` "Request payload size exceeds the limit".
 - ``GET /{version}/batches/{id}``: the job as a long-running operation: ``BATCH_STATE_PENDING`` for the first
   ``batch_pending_polls`` looks, ``BATCH_STATE_RUNNING`` for the next ``batch_running_polls``, then
   ``BATCH_STATE_SUCCEEDED`` with ``metadata.output.inlinedResponses``, or ``BATCH_STATE_EXPIRED`` (no output) for
   a job created after :meth:`BatchEndpoints.expire_next_batch`.
+- ``GET /{version}/batches?pageSize=&pageToken=``: the jobs, newest first, as ``operations`` (the same JSON as a
+  get, without counting as a look), ``pageSize`` (default 20) at a time, with ``nextPageToken`` while more remain.
 - ``POST /{version}/batches/{id}:cancel``.
 """
 
@@ -35,6 +38,7 @@ class FakeBatchJob:
     expire: bool = False
     cancelled: bool = False
     polls: int = 0
+    display_name: str = ""
 
 
 class BatchEndpoints:
@@ -43,6 +47,7 @@ class BatchEndpoints:
     batch_pending_polls: int = 1
     batch_running_polls: int = 1
     batch_max_bytes: int = 20 * 1024 * 1024
+    create_delay: float = 0.0
 
     def _batches(self) -> dict[str, FakeBatchJob]:
         jobs = self.__dict__.get("batch_jobs")
@@ -90,8 +95,10 @@ class BatchEndpoints:
             expire = self.__dict__["_batch_expire"] > 0
             if expire:
                 self.__dict__["_batch_expire"] -= 1
-            job = FakeBatchJob(name, model, keys, outputs, time.time(), expire)
+            job = FakeBatchJob(name, model, keys, outputs, time.time(), expire,
+                               display_name=str((body.get("batch") or {}).get("displayName", "")))
             jobs[name] = job
+        time.sleep(self.create_delay)
         return 200, {}, self._batch_json(job, "BATCH_STATE_PENDING")
 
     def _batch_json(self, job: FakeBatchJob, state: str) -> dict[str, Any]:
@@ -102,7 +109,7 @@ class BatchEndpoints:
         ok = sum("response" in o for o in job.outputs) if state == "BATCH_STATE_SUCCEEDED" else 0
         meta: dict[str, Any] = {
             "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
-            "name": job.name, "model": f"models/{job.model}", "displayName": "affectproxy", "state": state,
+            "name": job.name, "model": f"models/{job.model}", "displayName": job.display_name, "state": state,
             "createTime": _iso(job.created), "updateTime": _iso(time.time()),
             "batchStats": {"requestCount": str(n), "successfulRequestCount": str(ok),
                            "failedRequestCount": str(n - ok if state == "BATCH_STATE_SUCCEEDED" else 0),
@@ -121,15 +128,29 @@ class BatchEndpoints:
             if job is None:
                 return 404, {}, _error(404, f"Batch {name} not found.", "NOT_FOUND")
             job.polls += 1
-            if job.cancelled:
-                state = "BATCH_STATE_CANCELLED"
-            elif job.polls <= self.batch_pending_polls:
-                state = "BATCH_STATE_PENDING"
-            elif job.polls <= self.batch_pending_polls + self.batch_running_polls:
-                state = "BATCH_STATE_RUNNING"
-            else:
-                state = "BATCH_STATE_EXPIRED" if job.expire else "BATCH_STATE_SUCCEEDED"
+            state = self._batch_state(job)
         return 200, {}, self._batch_json(job, state)
+
+    def _batch_state(self, job: FakeBatchJob) -> str:
+        if job.cancelled:
+            return "BATCH_STATE_CANCELLED"
+        if job.polls <= self.batch_pending_polls:
+            return "BATCH_STATE_PENDING"
+        if job.polls <= self.batch_pending_polls + self.batch_running_polls:
+            return "BATCH_STATE_RUNNING"
+        return "BATCH_STATE_EXPIRED" if job.expire else "BATCH_STATE_SUCCEEDED"
+
+    def _batch_list(self, call: Any) -> tuple[int, dict[str, str], Any]:
+        fake: Any = self
+        size = int((call.query.get("pageSize") or ["20"])[0])
+        start = int((call.query.get("pageToken") or ["0"])[0])
+        with fake._lock:
+            jobs = list(reversed(self._batches().values()))
+        page = jobs[start:start + size]
+        out: dict[str, Any] = {"operations": [self._batch_json(j, self._batch_state(j)) for j in page]}
+        if start + size < len(jobs):
+            out["nextPageToken"] = str(start + size)
+        return 200, {}, out
 
     def _batch_cancel(self, name: str) -> tuple[int, dict[str, str], Any]:
         from affectproxy_gemini.testing import _error
@@ -146,6 +167,8 @@ class BatchEndpoints:
             model, _, method = parts[2].partition(":")
             if method == "batchGenerateContent":
                 return self._batch_create(call, model, version)
+        if len(parts) == 2 and parts[1] == "batches" and call.method == "GET":
+            return self._batch_list(call)
         if len(parts) == 3 and parts[1] == "batches":
             job, _, method = parts[2].partition(":")
             if call.method == "GET" and not method:

@@ -5,13 +5,16 @@ REST ``POST models/{model}:batchGenerateContent``), each tagged with ``metadata 
 is polled with ``client.batches.get`` (REST ``GET batches/{id}``) and its answers are read from
 ``job.dest.inlined_responses`` (an answer or a per-request error, in any order, matched back by the key).
 
+The job's display name is the token batch mode records before submitting it; :func:`find` looks a job up by that
+name (``client.batches.list``, REST ``GET batches``) when a run was killed before the job's name was recorded.
+
 Inlined requests are limited to 20 MB per job: large audio parts are uploaded through the Files API first (as
 online), so a job carries only file URIs for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from affectproxy.errors import ServiceError
@@ -32,8 +35,9 @@ def _state(job: Any) -> str:
     return STATES.get(raw, raw.lower() or "pending")
 
 
-def submit(provider: Any, requests: Sequence[LLMRequest], *, timeout: float = 300.0) -> str:
-    """Create one batch job for ``requests`` (one model); the job's name (``batches/...``)."""
+def submit(provider: Any, requests: Sequence[LLMRequest], *, timeout: float = 300.0, token: str = "") -> str:
+    """Create one batch job for ``requests`` (one model), named ``token`` (default "affectproxy"); the job's name
+    (``batches/...``)."""
     types = provider._types
     models = {r.model for r in requests}
     if len(models) != 1:
@@ -46,10 +50,22 @@ def submit(provider: Any, requests: Sequence[LLMRequest], *, timeout: float = 30
             inlined.append(types.InlinedRequest(model=r.model, contents=[types.Content(role="user", parts=parts)],
                                                 metadata={"key": r.cache_key()}, config=config))
         job = provider._client.batches.create(model=requests[0].model, src=inlined,
-                                              config=types.CreateBatchJobConfig(display_name="affectproxy"))
+                                              config=types.CreateBatchJobConfig(display_name=token or "affectproxy"))
     except Exception as exc:
         raise provider._map(exc, f"Gemini {requests[0].model} batch submission") from None
     return str(job.name)
+
+
+def find(provider: Any, token: str, created_after: float, n_requests: int, exclude: Collection[str] = ()
+         ) -> str | None:
+    """The name of the job whose display name is ``token`` (every page of ``batches.list``), or None."""
+    try:
+        for job in provider._client.batches.list(config={"page_size": 100}):
+            if job.display_name == token and job.name not in exclude:
+                return str(job.name)
+    except Exception as exc:
+        raise provider._map(exc, "Gemini batch jobs list") from None
+    return None
 
 
 def _get(provider: Any, job_id: str) -> Any:
@@ -94,4 +110,4 @@ def cancel(provider: Any, job_id: str) -> None:
         raise provider._map(exc, f"Gemini batch job {job_id} cancel") from None
 
 
-__all__ = ["STATES", "cancel", "poll", "results", "submit"]
+__all__ = ["STATES", "cancel", "find", "poll", "results", "submit"]

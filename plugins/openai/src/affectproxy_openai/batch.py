@@ -4,13 +4,15 @@
 The requests are written as JSONL (one ``/v1/chat/completions`` body per line, ``custom_id`` = the request's cache
 key), uploaded with ``purpose="batch"``, and submitted with ``batches.create(completion_window="24h")``. Answers are
 read from the job's output file, failures (non-200 answers, and requests an expired job never ran) from its error
-file; both are matched back by ``custom_id``.
+file; both are matched back by ``custom_id``. The job's metadata carries the token batch mode records before
+submitting it (``{"affectproxy_job": token}``); :func:`find` looks a job up by it (``batches.list``) when a run was
+killed before the job's id was recorded.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from affectproxy.errors import ServiceError, ServiceUnavailableError
@@ -46,14 +48,28 @@ def jsonl(provider: Any, requests: Sequence[LLMRequest]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def submit(provider: Any, requests: Sequence[LLMRequest]) -> str:
-    """Upload the JSONL file and create the job; the batch id."""
+def submit(provider: Any, requests: Sequence[LLMRequest], *, token: str = "") -> str:
+    """Upload the JSONL file and create the job (its metadata carries ``token`` as ``affectproxy_job``); the batch
+    id."""
     client = provider.client()
     upload = _call(provider, "uploading the requests", client.files.create,
                    file=("affectproxy-batch.jsonl", jsonl(provider, requests), "application/jsonl"), purpose="batch")
+    metadata = {"by": "affectproxy", "affectproxy_job": token} if token else {"by": "affectproxy"}
     job = _call(provider, "creating the job", client.batches.create, input_file_id=upload.id, endpoint=ENDPOINT,
-                completion_window="24h", metadata={"by": "affectproxy"})
+                completion_window="24h", metadata=metadata)
     return str(job.id)
+
+
+def find(provider: Any, token: str, created_after: float, n_requests: int, exclude: Collection[str] = ()
+         ) -> str | None:
+    """The id of the job whose metadata carries ``token`` (every page of ``batches.list``), or None."""
+    def scan() -> str | None:
+        for job in provider.client().batches.list(limit=100):
+            if (job.metadata or {}).get("affectproxy_job") == token and job.id not in exclude:
+                return str(job.id)
+        return None
+
+    return _call(provider, "listing jobs", scan)  # type: ignore[no-any-return]
 
 
 def poll(provider: Any, job_id: str) -> tuple[str, int, int]:
@@ -98,4 +114,4 @@ def cancel(provider: Any, job_id: str) -> None:
     _call(provider, f"cancelling job {job_id}", provider.client().batches.cancel, job_id)
 
 
-__all__ = ["ENDPOINT", "STATES", "cancel", "jsonl", "poll", "results", "submit"]
+__all__ = ["ENDPOINT", "STATES", "cancel", "find", "jsonl", "poll", "results", "submit"]

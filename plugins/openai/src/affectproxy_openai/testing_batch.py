@@ -2,8 +2,10 @@
 
 :class:`OpenAIBatchServer` is an :class:`~affectproxy_openai.testing.OpenAITestServer` (chat completions, with its
 script and answer function) that also serves ``POST /v1/files`` (multipart upload, purpose ``batch``),
-``POST /v1/batches``, ``GET /v1/batches/{id}`` (``validating`` for ``pending_polls`` looks, ``in_progress`` for
-``running_polls``, then ``completed``, or ``expired`` after :meth:`OpenAIBatchServer.expire_next_batch`),
+``POST /v1/batches`` (with ``create_delay`` seconds the job is created at once but the answer waits),
+``GET /v1/batches?limit=&after=`` (newest first, ``has_more``), ``GET /v1/batches/{id}`` (``validating`` for
+``pending_polls`` looks, ``in_progress`` for ``running_polls``, then ``completed``, or ``expired`` after
+:meth:`OpenAIBatchServer.expire_next_batch`),
 ``POST /v1/batches/{id}/cancel`` and ``GET /v1/files/{id}/content``. Each line of a job is answered when the job is
 created, through the same script and answer function as an online call (a scripted non-200 reply becomes that
 line's entry in the error file: a partial failure); an expired job answers nothing (every line in the error file
@@ -20,7 +22,7 @@ from email.parser import BytesParser
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import attrs
 
@@ -42,6 +44,7 @@ class FakeOpenAIBatch:
     polls: int = 0
     output_file_id: str | None = None
     error_file_id: str | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
 
 
 class OpenAIBatchServer(OpenAITestServer):
@@ -55,6 +58,7 @@ class OpenAIBatchServer(OpenAITestServer):
 
     pending_polls = 1
     running_polls = 1
+    create_delay = 0.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,7 +107,8 @@ class OpenAIBatchServer(OpenAITestServer):
         return self
 
     def _route(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        path = urlparse(handler.path).path.rstrip("/")
+        url = urlparse(handler.path)
+        path = url.path.rstrip("/")
         if method == "POST" and path.endswith(self.path):
             self._respond(handler)
             return
@@ -120,7 +125,11 @@ class OpenAIBatchServer(OpenAITestServer):
             if method == "POST" and parts == ["files"]:
                 self._send(handler, 200, self._upload(headers.get("content-type", ""), raw))
             elif method == "POST" and parts == ["batches"]:
-                self._send(handler, 200, self._create(json.loads(raw or b"{}")))
+                created = self._create(json.loads(raw or b"{}"))
+                time.sleep(self.create_delay)
+                self._send(handler, 200, created)
+            elif method == "GET" and parts == ["batches"]:
+                self._send(handler, 200, self._list(parse_qs(url.query)))
             elif method == "GET" and len(parts) == 2 and parts[0] == "batches":
                 self._send(handler, 200, self._get(parts[1]))
             elif method == "POST" and len(parts) == 3 and parts[0] == "batches" and parts[2] == "cancel":
@@ -175,10 +184,33 @@ class OpenAIBatchServer(OpenAITestServer):
                           "response": {"status_code": status, "request_id": f"req_{next(self._ids)}",
                                        "body": payload}, "error": None})
         job = FakeOpenAIBatch(f"batch_{next(self._ids)}", body["input_file_id"], keys, lines, int(time.time()),
-                              self._expire > 0)
+                              self._expire > 0, metadata=dict(body.get("metadata") or {}))
         self._expire = max(0, self._expire - 1)
         self.jobs[job.id] = job
         return self._batch_json(job, "validating")
+
+    def _status(self, job: FakeOpenAIBatch) -> str:
+        if job.cancelled:
+            return "cancelled"
+        if job.polls <= self.pending_polls:
+            return "validating"
+        if job.polls <= self.pending_polls + self.running_polls:
+            return "in_progress"
+        return "expired" if job.expire else "completed"
+
+    def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        jobs = list(reversed(self.jobs.values()))
+        after = (query.get("after") or [""])[0]
+        start = [j.id for j in jobs].index(after) + 1 if after else 0
+        page = jobs[start:start + int((query.get("limit") or ["20"])[0])]
+        data = []
+        for job in page:
+            status = self._status(job)
+            if status in ("completed", "expired"):
+                self._finish(job, status)
+            data.append(self._batch_json(job, status))
+        return {"object": "list", "data": data, "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None, "has_more": start + len(page) < len(jobs)}
 
     def _finish(self, job: FakeOpenAIBatch, status: str) -> None:
         if job.output_file_id is not None or job.error_file_id is not None:
@@ -199,14 +231,8 @@ class OpenAIBatchServer(OpenAITestServer):
     def _get(self, job_id: str) -> dict[str, Any]:
         job = self.jobs[job_id]
         job.polls += 1
-        if job.cancelled:
-            status = "cancelled"
-        elif job.polls <= self.pending_polls:
-            status = "validating"
-        elif job.polls <= self.pending_polls + self.running_polls:
-            status = "in_progress"
-        else:
-            status = "expired" if job.expire else "completed"
+        status = self._status(job)
+        if status in ("completed", "expired"):
             self._finish(job, status)
         return self._batch_json(job, status)
 
@@ -216,7 +242,7 @@ class OpenAIBatchServer(OpenAITestServer):
         return {"id": job.id, "object": "batch", "endpoint": "/v1/chat/completions", "errors": None,
                 "input_file_id": job.input_file_id, "completion_window": "24h", "status": status,
                 "output_file_id": job.output_file_id, "error_file_id": job.error_file_id,
-                "created_at": job.created, "metadata": {"by": "affectproxy"},
+                "created_at": job.created, "metadata": job.metadata,
                 "request_counts": {"total": len(job.lines),
                                    "completed": len(job.lines) - failed if status == "completed" else 0,
                                    "failed": failed if finished else 0}}
