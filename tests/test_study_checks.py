@@ -241,3 +241,15 @@ def test_study_files_in_the_docs_and_examples_pass_the_strict_checks(tmp_path: P
         options.pop("type")
         ap.get_evaluator("table", **{**options, "path": tmp_path / "trust_pathos.csv"})
     assert table
+
+
+def test_a_batch_table_is_read_and_checked(tmp_path: Path) -> None:
+    study = load_study(_write(tmp_path, HEAD + TABLE + "[batch]\npoll_interval = 60\nmax_requests_per_job = 2000\n"))
+    assert study.batch == {"poll_interval": 60, "max_requests_per_job": 2000}
+    assert load_study(_write(tmp_path, HEAD + TABLE, "plain.toml")).batch == {}
+    for body, message in (("max_request_per_job = 5", r"\[batch\]: Unknown batch option\(s\) \['max_request_per_"),
+                          ("max_bytes_per_job = 0", r"\[batch\]: .*max_bytes_per_job=0: give a whole number"),
+                          ('poll_interval = "soon"', r"\[batch\]: .*poll_interval and max_wait are seconds"),
+                          ("resubmits = -1", r"\[batch\]: .*resubmits >= 0")):
+        with pytest.raises(ap.StudyError, match=message):
+            load_study(_write(tmp_path, HEAD + TABLE + f"[batch]\n{body}\n", "bad.toml"))

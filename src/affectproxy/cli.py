@@ -108,7 +108,7 @@ def evaluators() -> None:
                    "local one.")
 @click.option("--batch", is_flag=True,
               help="Run LLM evaluators as provider batch jobs at half price (answers within up to 24 h); a rerun "
-                   "picks up a job already submitted (docs/cost.md).")
+                   "picks up a job already submitted; options in the study file's [batch] table (docs/cost.md).")
 @_friendly
 def run(study_file: Path, store: Path | None, batch_size: int | None, progress: bool, replace_changed: bool,
         skip_unavailable: bool, engine: str = "local", address: str | None = None, dry_run: bool = False,
@@ -135,7 +135,8 @@ def run(study_file: Path, store: Path | None, batch_size: int | None, progress: 
         chosen = [dict(e) for e in study.evaluators if str(e.get("name", e["type"])) in kept]
     res = evaluate(segments, chosen, store=target, batch_size=batch_size, progress=progress,
                    replace_changed=replace_changed, audio_hint=f" (the study file's [study] audio key, {study_file})",
-                   engine=engine, address=address, llm=study.llm or None, max_cost=study.max_cost, batch=batch,
+                   engine=engine, address=address, llm=study.llm or None, max_cost=study.max_cost,
+                   batch=(study.batch or True) if batch else False,
                    route=study.routing)
     from affectproxy.store import Store
 

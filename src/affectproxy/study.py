@@ -28,11 +28,13 @@ Example::
     max_in_flight = 4
 
 Sections: ``[study]`` (``name``, ``segments``, ``audio``, ``store``, ``max_cost``), ``[routing]`` (``first``,
-``then``, ``when``: see docs/cost.md), ``[segments]`` (``path``,
-``audio`` and the options of :func:`affectproxy.load_segments`: ``tier``, ``speaker``, ...), ``[[evaluators]]``
-(``type`` plus the evaluator's options), ``[compare]`` (options of :func:`affectproxy.compare.correlate`) and
-``[llm.<provider>]``. Anything else is an error naming the file, the key and the closest valid one, so a typo
-never silently changes a run. Evaluator options are checked when :meth:`Study.build_evaluators` builds them.
+``then``, ``when``: see docs/cost.md), ``[segments]`` (``path``, ``audio`` and the options of
+:func:`affectproxy.load_segments`: ``tier``, ``speaker``, ...), ``[[evaluators]]`` (``type`` plus the evaluator's
+options), ``[compare]`` (options of :func:`affectproxy.compare.correlate`), ``[llm.<provider>]`` and ``[batch]``
+(batch-mode options, used by ``affectproxy run --batch``: ``poll_interval``, ``resubmits``, ``max_wait``,
+``max_requests_per_job``, ``max_bytes_per_job``; see docs/cost.md). Anything else is an error naming the file, the
+key and the closest valid one, so a typo never silently changes a run. Evaluator options are checked when
+:meth:`Study.build_evaluators` builds them.
 
 Paths (``segments``, ``audio``, ``store`` and evaluator options named ``path``, ``model`` or ending in
 ``_path``/``_dir``) are relative to the study file. ``package:affectproxy/data/...`` names a file shipped inside an
@@ -60,7 +62,7 @@ from affectproxy.evaluator import Evaluator
 from affectproxy.model import Segment
 
 STUDY_KEYS = ("name", "segments", "audio", "store", "max_cost")
-SECTIONS = ("study", "segments", "evaluators", "compare", "llm", "routing")
+SECTIONS = ("study", "segments", "evaluators", "compare", "llm", "routing", "batch")
 _ARRAY_SECTIONS = ("evaluators",)
 
 
@@ -123,10 +125,10 @@ def _check_sections(data: Mapping[str, Any], source: str) -> None:
             continue
         if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
             raise StudyError(f"Study file {source!r}: unknown section [[{key}]]{_section_hint(key)} Sections: [study], "
-                             "[segments], [[evaluators]], [compare], [llm.<provider>], [routing].")
+                             "[segments], [[evaluators]], [compare], [llm.<provider>], [routing], [batch].")
         if isinstance(value, Mapping):
             raise StudyError(f"Study file {source!r}: unknown section [{key}]{_section_hint(key)} Sections: [study], "
-                             "[segments], [[evaluators]], [compare], [llm.<provider>], [routing].")
+                             "[segments], [[evaluators]], [compare], [llm.<provider>], [routing], [batch].")
         if key in STUDY_KEYS:
             raise StudyError(f"Study file {source!r}: {key} = {value!r} stands outside any section; put it under "
                              "[study] (keys above the first [section] header belong to no section).")
@@ -207,6 +209,8 @@ class Study:
         compare: options for :func:`affectproxy.compare.correlate` (checked against its signature).
         llm: provider -> options for the LLM layer, from ``[llm.<provider>]`` tables (the layer checks them).
         max_cost: the run's budget for paid calls in US dollars, or None for no limit.
+        batch: the ``[batch]`` table: options of batch mode (:class:`affectproxy.llm.batchmode.BatchOptions`),
+            used when the run asks for batch mode.
         routing: the ``[routing]`` table as an :class:`affectproxy.routing.Route` (``first``, ``then``, ``when``),
             or None.
         source: the study file, as named in messages.
@@ -223,6 +227,7 @@ class Study:
     llm: dict[str, Any] = attrs.field(factory=dict)
     max_cost: float | None = None
     routing: Any = None
+    batch: dict[str, Any] = attrs.field(factory=dict)
     source: str = "<study>"
     audio_key: str = "[study] audio"
 
@@ -450,6 +455,7 @@ def parse_study(data: Mapping[str, Any], base: Path, source: str = "<study>") ->
         llm=_llm_options(data.get("llm", {}), source),
         max_cost=_max_cost(head.get("max_cost"), source),
         routing=_routing(data.get("routing"), source),
+        batch=_batch_options(data.get("batch", {}), source),
         source=source,
         audio_key=audio_key,
     )
@@ -465,6 +471,18 @@ def _llm_options(tables: Any, source: str) -> dict[str, Any]:
     except LLMConfigError as exc:
         raise StudyError(f"Study file {source!r}: [llm]: {exc}") from exc
     return llm
+
+
+def _batch_options(table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The ``[batch]`` table, checked by batch mode's own option reader before anything runs."""
+    from affectproxy.llm.batchmode import BatchOptions
+
+    options = dict(table)
+    try:
+        BatchOptions.of(options)
+    except (AffectProxyError, TypeError, ValueError) as exc:
+        raise StudyError(f"Study file {source!r}: [batch]: {exc}") from exc
+    return options
 
 
 def _routing(table: Any, source: str) -> Any:

@@ -100,3 +100,15 @@ def test_provider_without_batch_mode_is_refused(tmp_path: Path, text_rater: Any)
             ap.evaluate(segs, [text_rater("echo", "echo-1")], store=tmp_path / "s.db", progress=False, batch=True)
         res = ap.evaluate(segs, [text_rater("echo", "echo-1")], store=tmp_path / "s.db", progress=False)  # online works
     assert len(res.estimates) == 2
+
+
+def test_the_study_files_batch_table_sets_the_options(server: FakeGemini, key: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from affectproxy.cli import main
+
+    path = study(tmp_path, server.url)
+    path.write_text(path.read_text() + "\n[batch]\npoll_interval = 0.01\nmax_requests_per_job = 4\n")
+    out = CliRunner().invoke(main, ["run", str(path), "--batch", "--no-progress"])
+    assert out.exit_code == 0, out.output
+    assert [len(j.keys) for j in server.batches] == [4, 2]

@@ -212,9 +212,9 @@ class BatchOptions:
         max_bytes_per_job: likewise, in bytes as the provider counts a job's size.
     """
 
-    poll_interval: float = 30.0
-    resubmits: int = 1
-    max_wait: float = 26 * 3600.0
+    poll_interval: float = attrs.field(default=30.0, converter=float)
+    resubmits: int = attrs.field(default=1, converter=int)
+    max_wait: float = attrs.field(default=26 * 3600.0, converter=float)
     max_requests_per_job: int | None = None
     max_bytes_per_job: int | None = None
 
@@ -238,7 +238,15 @@ class BatchOptions:
                 if value.get(name) is not None and (isinstance(value[name], bool) or not isinstance(value[name], int)
                                                     or value[name] < 1):
                     raise AffectProxyError(f"Batch option {name}={value[name]!r}: give a whole number of at least 1.")
-            return attrs.evolve(base, **dict(value))
+            try:
+                options = attrs.evolve(base, **dict(value))
+            except (TypeError, ValueError) as exc:
+                raise AffectProxyError(f"Batch options {dict(value)!r}: {exc}; poll_interval and max_wait are "
+                                       "seconds, resubmits a whole number.") from None
+            if options.poll_interval <= 0 or options.max_wait <= 0 or options.resubmits < 0:
+                raise AffectProxyError(f"Batch options {dict(value)!r}: poll_interval and max_wait must be > 0 "
+                                       "seconds and resubmits >= 0.")
+            return options
         raise AffectProxyError(f"batch={value!r}: give True, False or a mapping of batch options.")
 
 
