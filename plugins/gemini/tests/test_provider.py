@@ -224,7 +224,10 @@ def test_thinking_tokens_are_billed_as_output(server, key, make_layer, make_flac
 def test_count_tokens(server, key, make_flac) -> None:
     provider = GeminiProvider(base_url=server.url)
     r = req(make_flac(2.0))
-    assert provider.count_tokens(r) == 64 + -(-len(r.parts[1].text) // 4)
+    # the system prompt counts as text (the Developer API's countTokens takes none, generateContent bills it)
+    assert provider.count_tokens(r) == 64 + -(-len(r.system + r.parts[1].text) // 4)
+    usage = provider.generate(r, timeout=10).usage
+    assert provider.count_tokens(r) == sum(usage.input_tokens.values())
 
 
 def test_close_closes_the_sdk_client_and_a_later_call_opens_a_new_one(server, key, make_flac) -> None:

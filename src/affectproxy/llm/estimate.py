@@ -8,8 +8,9 @@ every request instead of sending it:
   are listed as cached and cost nothing);
 - **input tokens by modality**: audio at the provider's tokens per second
   (:attr:`~affectproxy.llm.types.ProviderSpec.audio_tokens_per_second`, e.g. 32 for Gemini); text counted by the
-  provider's own count-tokens call where it has one (``count_tokens(request) -> int``; free of charge; the system
-  prompt is counted as one more text part: Gemini's countTokens, Anthropic's messages.count_tokens), else
+  provider's own count-tokens call where it has one (``count_tokens(request) -> int``, given the request without
+  its audio; free of charge: Gemini's countTokens, which counts the system prompt as one more text part since it
+  takes none, and Anthropic's messages.count_tokens, with the system prompt and output schema as sent), else
   estimated at 4 characters per token (OpenAI: chat completions have no count call), and the result says which;
   the providers built for counting are closed before :func:`estimate` returns;
 - **output tokens**: the evaluator's ``expected_output_tokens`` per request, always an estimate;
@@ -33,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from affectproxy.llm.types import LLMRequest, Part, Price, Usage
+from affectproxy.llm.types import LLMRequest, Price, Usage
 
 #: Characters per token for text that no count-tokens call counted.
 CHARS_PER_TOKEN = 4.0
@@ -167,10 +168,9 @@ def audio_tokens(request: LLMRequest, tokens_per_second: float | None) -> tuple[
 
 
 def text_request(request: LLMRequest) -> LLMRequest:
-    """The request's text alone (the system prompt first, as one more text part; no audio), for counting."""
-    texts = [Part("text", text=request.system)] if request.system else []
-    texts += [p for p in request.parts if p.kind == "text"]
-    return attrs.evolve(request, parts=tuple(texts), system="")
+    """The request without its audio and file parts (system prompt, text and schema kept), for counting; a
+    provider whose count call takes no system prompt counts it as one more text part itself."""
+    return attrs.evolve(request, parts=tuple(p for p in request.parts if p.kind == "text"))
 
 
 def estimate_text_tokens(request: LLMRequest) -> int:
@@ -257,7 +257,10 @@ class _Pricer:
 
                 timeout = self.config.provider(request.provider).timeout
                 texts = text_request(request)
-                memo = (request.provider, request.model, *(p.text for p in texts.parts))
+                from affectproxy.hashing import canonical_json
+
+                schema = canonical_json(dict(request.schema)) if request.schema is not None else ""
+                memo = (request.provider, request.model, request.system, schema, *(p.text for p in texts.parts))
                 if memo in self._counted:
                     return self._counted[memo], True
                 try:

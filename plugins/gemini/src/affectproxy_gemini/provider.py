@@ -299,10 +299,12 @@ class GeminiProvider(BatchViaModule):
         return read_response(response)
 
     def count_tokens(self, request: LLMRequest, *, timeout: float = 60.0) -> int:
-        """The API's count of the request's prompt tokens (countTokens)."""
+        """The API's count of the request's prompt tokens (countTokens; the Developer API's count takes no system
+        instruction, so the system prompt is counted as one more text part, first)."""
         types = self._types
+        system = [Part("text", text=request.system)] if request.system else []
         try:
-            parts = [self._part(p, timeout) for p in request.parts]
+            parts = [self._part(p, timeout) for p in (*system, *request.parts)]
             result = self._client.models.count_tokens(model=request.model,
                                                       contents=[types.Content(role="user", parts=parts)])
         except Exception as exc:
