@@ -454,8 +454,7 @@ class Store:
         cols = ", ".join(row)
         with self._db:
             if answer is not None:
-                self._db.execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
-                                 (answer[0], answer[1], time.time()))
+                self._cache_insert(*answer)
             self._db.execute(f"INSERT INTO calls ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
     def calls(self) -> list[dict[str, Any]]:
@@ -482,8 +481,12 @@ class Store:
     def cache_put(self, key: str, value: bytes) -> None:
         """Cache a response (committed at once: a paid call is never lost)."""
         with self._db:
-            self._db.execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
-                             (key, value, time.time()))
+            self._cache_insert(key, value)
+
+    def _cache_insert(self, key: str, value: bytes) -> None:
+        """The cache write, inside the caller's transaction."""
+        self._db.execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
+                         (key, value, time.time()))
 
     # -- provider batch jobs (affectproxy.llm.batchmode) ------------------------------------------------------
     def put_batch_job(self, job_id: str, *, provider: str, model: str, evaluator: str, keys: Sequence[str],

@@ -480,7 +480,7 @@ def _batch_options(table: Mapping[str, Any], source: str) -> dict[str, Any]:
     options = dict(table)
     try:
         BatchOptions.of(options)
-    except (AffectProxyError, TypeError, ValueError) as exc:
+    except AffectProxyError as exc:
         raise StudyError(f"Study file {source!r}: [batch]: {exc}") from exc
     return options
 

@@ -306,11 +306,10 @@ class _Jobs:
             self.layer._rows.append(row)
         if self.db is not None:
             if status == "ok" and response is not None:  # the answer is cached in the same commit as its log row
-                from affectproxy.llm.layer import CACHE_FORMAT
+                from affectproxy.llm.layer import cache_entry
 
-                blob = json.dumps({"format": CACHE_FORMAT, "text": response.text,
-                                   "model_version": response.model_version}).encode()
-                self.db.log_call(answer=(row["cache_key"], blob), **row)
+                self.db.log_call(answer=(row["cache_key"], cache_entry(response.text, response.model_version)),
+                                 **row)
             else:
                 self.db.log_call(**row)
         return cost

@@ -34,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from affectproxy.hashing import canonical_json
 from affectproxy.llm.types import LLMRequest, Price, Usage
 
 #: Characters per token for text that no count-tokens call counted.
@@ -257,8 +258,6 @@ class _Pricer:
 
                 timeout = self.config.provider(request.provider).timeout
                 texts = text_request(request)
-                from affectproxy.hashing import canonical_json
-
                 schema = canonical_json(dict(request.schema)) if request.schema is not None else ""
                 memo = (request.provider, request.model, request.system, schema, *(p.text for p in texts.parts))
                 if memo in self._counted:

@@ -70,6 +70,11 @@ RETRYABLE = (RateLimitError, ServiceUnavailableError, ServiceTimeoutError)
 CACHE_FORMAT = 1
 
 
+def cache_entry(text: str, model_version: str = "") -> bytes:
+    """How a validated answer is kept in the store's response cache (read back by ``LLMLayer._from_cache``)."""
+    return json.dumps({"format": CACHE_FORMAT, "text": text, "model_version": model_version}).encode()
+
+
 class LLMNote(UserWarning):
     """A note from the LLM layer (an option a provider cannot send, a model version that changed)."""
 
@@ -301,8 +306,7 @@ class LLMLayer:
             if answer is None:
                 self.store.log_call(**row)
             else:
-                blob = json.dumps({"format": CACHE_FORMAT, "text": answer, "model_version": model_version}).encode()
-                self.store.log_call(answer=(row["cache_key"], blob), **row)
+                self.store.log_call(answer=(row["cache_key"], cache_entry(answer, model_version)), **row)
 
     def _from_cache(self, request: LLMRequest, key: str) -> LLMAnswer | None:
         if self.store is None:

@@ -15,7 +15,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -238,6 +238,27 @@ class ScriptedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def job_phase(polls: int, pending: int, running: int, *, cancelled: bool = False, expire: bool = False) -> str:
+    """Where a fake batch job stands after ``polls`` looks: ``"cancelled"``; ``"pending"`` for the first ``pending``
+    looks, ``"running"`` for the next ``running``; then ``"expired"`` (when ``expire``) or ``"done"``. Each test
+    server maps these to its vendor's state names."""
+    if cancelled:
+        return "cancelled"
+    if polls <= pending:
+        return "pending"
+    if polls <= pending + running:
+        return "running"
+    return "expired" if expire else "done"
+
+
+def cursor_page(items: Sequence[Any], ids: Sequence[str], after: str, limit: int) -> tuple[list[Any], bool]:
+    """A page of ``items`` (already newest first) after the one whose id is ``after`` (from the start when empty),
+    at most ``limit`` long, and whether more follow: the cursor paging of the OpenAI and Anthropic list calls."""
+    start = list(ids).index(after) + 1 if after else 0
+    page = list(items[start:start + limit])
+    return page, start + len(page) < len(items)
 
 
 def words(value: Any) -> int:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 
 import attrs
 
-from affectproxy.llm.testserver import Reply, _Server, example_for
+from affectproxy.llm.testserver import Reply, _Server, cursor_page, example_for
 from affectproxy_anthropic.testing import AnthropicTestServer
 
 
@@ -164,10 +164,9 @@ class AnthropicBatchServer(AnthropicTestServer):
 
     def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         jobs = list(reversed(self.jobs.values()))
-        after = (query.get("after_id") or [""])[0]
-        start = [j.id for j in jobs].index(after) + 1 if after else 0
-        page = jobs[start:start + int((query.get("limit") or ["20"])[0])]
-        return {"data": [self._batch_json(j, self._status(j)) for j in page], "has_more": start + len(page) < len(jobs),
+        page, more = cursor_page(jobs, [j.id for j in jobs], (query.get("after_id") or [""])[0],
+                                 int((query.get("limit") or ["20"])[0]))
+        return {"data": [self._batch_json(j, self._status(j)) for j in page], "has_more": more,
                 "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
 
     def _batch_json(self, job: FakeMessageBatch, status: str) -> dict[str, Any]:

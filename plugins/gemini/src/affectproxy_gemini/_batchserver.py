@@ -25,6 +25,8 @@ from typing import Any
 
 import attrs
 
+from affectproxy.llm.testserver import job_phase
+
 
 @attrs.define
 class FakeBatchJob:
@@ -132,13 +134,9 @@ class BatchEndpoints:
         return 200, {}, self._batch_json(job, state)
 
     def _batch_state(self, job: FakeBatchJob) -> str:
-        if job.cancelled:
-            return "BATCH_STATE_CANCELLED"
-        if job.polls <= self.batch_pending_polls:
-            return "BATCH_STATE_PENDING"
-        if job.polls <= self.batch_pending_polls + self.batch_running_polls:
-            return "BATCH_STATE_RUNNING"
-        return "BATCH_STATE_EXPIRED" if job.expire else "BATCH_STATE_SUCCEEDED"
+        phase = job_phase(job.polls, self.batch_pending_polls, self.batch_running_polls, cancelled=job.cancelled,
+                          expire=job.expire)
+        return "BATCH_STATE_SUCCEEDED" if phase == "done" else f"BATCH_STATE_{phase.upper()}"
 
     def _batch_list(self, call: Any) -> tuple[int, dict[str, str], Any]:
         fake: Any = self

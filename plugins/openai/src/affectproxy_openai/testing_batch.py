@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlparse
 
 import attrs
 
-from affectproxy.llm.testserver import Reply, _Server, example_for
+from affectproxy.llm.testserver import Reply, _Server, cursor_page, example_for, job_phase
 from affectproxy_openai.testing import OpenAITestServer
 
 
@@ -190,19 +190,14 @@ class OpenAIBatchServer(OpenAITestServer):
         return self._batch_json(job, "validating")
 
     def _status(self, job: FakeOpenAIBatch) -> str:
-        if job.cancelled:
-            return "cancelled"
-        if job.polls <= self.pending_polls:
-            return "validating"
-        if job.polls <= self.pending_polls + self.running_polls:
-            return "in_progress"
-        return "expired" if job.expire else "completed"
+        phase = job_phase(job.polls, self.pending_polls, self.running_polls, cancelled=job.cancelled,
+                          expire=job.expire)
+        return {"pending": "validating", "running": "in_progress", "done": "completed"}.get(phase, phase)
 
     def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         jobs = list(reversed(self.jobs.values()))
-        after = (query.get("after") or [""])[0]
-        start = [j.id for j in jobs].index(after) + 1 if after else 0
-        page = jobs[start:start + int((query.get("limit") or ["20"])[0])]
+        page, more = cursor_page(jobs, [j.id for j in jobs], (query.get("after") or [""])[0],
+                                 int((query.get("limit") or ["20"])[0]))
         data = []
         for job in page:
             status = self._status(job)
@@ -210,7 +205,7 @@ class OpenAIBatchServer(OpenAITestServer):
                 self._finish(job, status)
             data.append(self._batch_json(job, status))
         return {"object": "list", "data": data, "first_id": page[0].id if page else None,
-                "last_id": page[-1].id if page else None, "has_more": start + len(page) < len(jobs)}
+                "last_id": page[-1].id if page else None, "has_more": more}
 
     def _finish(self, job: FakeOpenAIBatch, status: str) -> None:
         if job.output_file_id is not None or job.error_file_id is not None:
